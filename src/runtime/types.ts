@@ -1,0 +1,145 @@
+/**
+ * The socket interface the core owns. Each runtime (Deno, Bun, node:net)
+ * implements it in one file of this folder; nothing outside `src/runtime/`
+ * touches a runtime's socket API.
+ *
+ * The shape is push-based with explicit flow control, because that is what
+ * Bun and node:net deliver natively and it costs Deno nothing extra:
+ * a source calls `onData` with a borrowed chunk; a sink's `write` says whether
+ * it can take more; the relay pauses the source until the sink drains.
+ *
+ * @module
+ */
+
+/** A socket address as the core sees it: a numeric host (no brackets) and port. */
+export interface NetAddress {
+  /** Numeric IPv4 or IPv6 address (IPv6 without brackets, no zone for globals). */
+  readonly host: string;
+  readonly port: number;
+  readonly family: 4 | 6;
+}
+
+/** Callbacks a connection delivers its events to. */
+export interface ConnectionHandlers {
+  /**
+   * Bytes arrived. The chunk is borrowed: it is valid until the callback
+   * returns, or, when the callback paused this connection, until it is
+   * resumed. When `Connection.reusesChunks` is true it is valid only until
+   * the callback returns. Copy it to keep it longer.
+   */
+  onData(chunk: Uint8Array): void;
+  /** The peer sent FIN: no more data will arrive. Writing is still allowed. */
+  onEnd(): void;
+  /**
+   * The connection is fully closed (both directions, or an error, or `close()`).
+   * Called exactly once. `error` is set when the close was caused by a failure.
+   */
+  onClose(error?: NetError): void;
+}
+
+/** One TCP connection (accepted or dialled). */
+export interface Connection {
+  readonly local: NetAddress;
+  readonly remote: NetAddress;
+  /**
+   * True when the chunks passed to `onData` are views into a buffer the
+   * runtime reuses for other sockets as soon as the callback returns (Bun).
+   * A sink that keeps chunks (`keepsWrittenChunks`) must then receive copies.
+   */
+  readonly reusesChunks: boolean;
+  /**
+   * True when `write` may hold on to the chunk it was given until the
+   * connection drains (Deno, node:net). False when the adapter copies what it
+   * cannot send at once (Bun).
+   */
+  readonly keepsWrittenChunks: boolean;
+  /**
+   * Installs the handlers and starts delivering events. Data that arrived
+   * before the first call is buffered and delivered first. Calling it again
+   * replaces the handlers (used when a handshake hands over to the relay).
+   */
+  setHandlers(handlers: ConnectionHandlers): void;
+  /** Stops delivering `onData` until `resume()`. */
+  pause(): void;
+  resume(): void;
+  /**
+   * Queues bytes. Returns true when the connection can take more at once;
+   * false when the caller should wait for `onDrain` (and, if it paused a
+   * source, keep it paused). Never throws; writes after close are dropped.
+   */
+  write(chunk: Uint8Array): boolean;
+  /** Called when a write that returned false has been flushed. */
+  onDrain: (() => void) | null;
+  /** Sends FIN once queued writes are flushed; reading goes on. Idempotent. */
+  closeWrite(): void;
+  /** Closes both directions at once and releases the socket. Idempotent. */
+  close(): void;
+  /** True once `onClose` has fired or `close()` was called. */
+  readonly closed: boolean;
+}
+
+/** A listening TCP socket. */
+export interface Listener {
+  /** The address the kernel actually bound (port 0 resolved). */
+  readonly address: NetAddress;
+  /** Stops accepting. Accepted connections are not touched. */
+  close(): void;
+}
+
+/** Options for `NetRuntime.listen`. */
+export interface ListenOptions {
+  readonly host: string;
+  readonly port: number;
+  /** SO_REUSEPORT so several processes share one port (where supported). */
+  readonly reusePort?: boolean;
+  /** Called for every accepted connection. Errors thrown here are the caller's bug. */
+  readonly onConnection: (connection: Connection) => void;
+}
+
+/** Options for `NetRuntime.connect`. */
+export interface ConnectOptions {
+  /** Numeric address to connect to. */
+  readonly host: string;
+  readonly port: number;
+  /** Numeric local address to bind before connecting (`-g`, `-x`). */
+  readonly localHost?: string;
+  /** Aborting cancels the attempt with a `NetError` of code `aborted`. */
+  readonly signal?: AbortSignal;
+}
+
+/** What a runtime adapter provides. */
+export interface NetRuntime {
+  /** `deno`, `bun` or `node` (the node:net adapter, whatever runtime hosts it). */
+  readonly name: "deno" | "bun" | "node";
+  /** True when `connect` honours `localHost`. */
+  readonly canBindSource: boolean;
+  /** True when `listen` honours `reusePort`. */
+  readonly canReusePort: boolean;
+  listen(options: ListenOptions): Promise<Listener>;
+  connect(options: ConnectOptions): Promise<Connection>;
+}
+
+/** Normalised network failure codes, independent of the runtime. */
+export type NetErrorCode =
+  | "refused"
+  | "host_unreachable"
+  | "net_unreachable"
+  | "timeout"
+  | "reset"
+  | "not_found"
+  | "address_in_use"
+  | "address_not_available"
+  | "permission_denied"
+  | "aborted"
+  | "closed"
+  | "other";
+
+/** A network failure with a normalised code; the runtime's error is the `cause`. */
+export class NetError extends Error {
+  readonly code: NetErrorCode;
+  constructor(code: NetErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NetError";
+    this.code = code;
+  }
+}
