@@ -1,0 +1,34 @@
+/**
+ * A problem found in a configuration file (srelay.conf, srelay.passwd),
+ * located by file and physical line, and its one-line text form.
+ *
+ * @module
+ */
+
+/**
+ * One problem in a configuration file. `line` is the physical line number
+ * (1-based, comment and blank lines counted); 0 means the whole file (for
+ * example when it cannot be read). Errors drop the line they are on;
+ * warnings keep it.
+ */
+export interface ConfigIssue {
+  readonly file: string;
+  readonly line: number;
+  readonly message: string;
+  readonly severity: "error" | "warning";
+}
+
+/**
+ * Formats an issue as `FILE:LINE: message`, or `FILE:LINE: warning: message`
+ * for a warning.
+ *
+ * @example
+ * ```ts
+ * formatIssue({ file: "srelay.conf", line: 3, message: "invalid port 'x'", severity: "error" });
+ * // "srelay.conf:3: invalid port 'x'"
+ * ```
+ */
+export function formatIssue(issue: ConfigIssue): string {
+  const prefix = issue.severity === "warning" ? "warning: " : "";
+  return `${issue.file}:${issue.line}: ${prefix}${issue.message}`;
+}

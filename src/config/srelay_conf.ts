@@ -1,0 +1,573 @@
+/**
+ * Parser for srelay.conf, the routing table of srelay(8): one route per
+ * line, `dest[/mask] portrange[/T|/U] [host [port[/H|/S|/4|/5]]]...`, with
+ * the next hops listed farthest first.
+ *
+ * The grammar and lexing follow the original (readconf.c) so existing files
+ * route the same, including its quirks: after the first token `#` and `;`
+ * separate fields and do not start comments, and a pattern `*` matches
+ * every destination. Where the original silently misreads a line, the parser
+ * keeps the line with a warning or rejects it with an error, always naming
+ * the physical line:
+ *
+ * - a hop other than the last without a numeric port is an error (srelay
+ *   read `A B` as host `A`, port 0);
+ * - out-of-range, reversed or malformed ports are errors (srelay used
+ *   `atoi`, so garbage became 0);
+ * - an unbracketed IPv6 destination is read as IPv6 with a warning (srelay
+ *   read it as a name suffix that never matches);
+ * - IPv6 prefixes get real CIDR semantics (srelay's mask was wrong unless
+ *   the prefix was a multiple of 8);
+ * - a non-contiguous dotted mask is an error;
+ * - an explicit mask of 0 on an address other than `0.0.0.0` or `::`
+ *   (`10.0.0.0/0`, `10.0.0.0/`) still matches only that address, as in
+ *   srelay, but draws a warning;
+ * - `*.corp.com` is the suffix `.corp.com` with a warning (srelay matched
+ *   every destination);
+ * - a field that follows `#` or `;` draws a warning saying how it is read.
+ *
+ * Unlike srelay there is no limit on the number of rules, and line numbers
+ * count every physical line.
+ *
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import ipaddr from "ipaddr.js";
+import type { ConfigIssue } from "./config_issue.ts";
+
+/** How srelay talks to a next hop: `socks` tries SOCKS v5, then v4 (`/S`, the default). */
+export type HopProtocol = "socks" | "socks5" | "socks4" | "http";
+
+/** One next hop. `host` is a name, an IPv4 address, or an IPv6 address without brackets. */
+export interface Hop {
+  readonly host: string;
+  readonly port: number;
+  readonly protocol: HopProtocol;
+}
+
+/**
+ * What a rule's destination field matches. IP networks are normalised (host
+ * bits cleared, IPv6 in RFC 5952 form); `suffix` is lower case, and a
+ * leading `.` means subdomains only.
+ */
+export type DestinationPattern =
+  | { readonly kind: "any" }
+  | { readonly kind: "ipv4"; readonly network: string; readonly prefix: number }
+  | { readonly kind: "ipv6"; readonly network: string; readonly prefix: number }
+  | { readonly kind: "suffix"; readonly suffix: string };
+
+/** Which requests a rule applies to: `/T` (all but UDP ASSOCIATE), `/U` (UDP only), or both. */
+export type RuleTransport = "tcp" | "udp" | "any";
+
+/** One valid srelay.conf line. `hops` are farthest first, exactly as written; empty means direct. */
+export interface RouteRule {
+  readonly line: number;
+  readonly text: string;
+  readonly destination: DestinationPattern;
+  readonly ports: { readonly low: number; readonly high: number };
+  readonly transport: RuleTransport;
+  readonly hops: readonly Hop[];
+}
+
+/** The valid rules of a file, in file order, and every problem found in it. */
+export interface SrelayConf {
+  readonly rules: RouteRule[];
+  readonly issues: ConfigIssue[];
+}
+
+/** A field after the first one, with the `#` or `;` that preceded it, if any. */
+export interface ConfigField {
+  readonly text: string;
+  readonly after: "#" | ";" | null;
+}
+
+/** A line split the srelay way: `null` for a blank or comment line. */
+export type ConfigLine = { readonly first: string; readonly rest: readonly ConfigField[] } | null;
+
+/** Port a last hop without a port gets. */
+export const DEFAULT_HOP_PORT = 1080;
+
+const FIRST_DELIMITERS = " \t,\r\n";
+const LATER_DELIMITERS = " \t,;#\r\n";
+const MAX_PORT = 65535;
+const MAX_NAME_LENGTH = 255;
+const IPV4_ONLY_CHARS = /^[0-9.]*$/;
+const DIGITS = /^[0-9]+$/;
+
+/**
+ * Splits one line as srelay.conf and srelay.passwd do: the first field ends
+ * at SP, TAB, `,`, CR or LF; later fields also end at `;` and `#`, which only
+ * separate (there is no end-of-line comment). A line whose first field is
+ * missing or starts with `#` or `;` is a comment (`null`).
+ */
+export function splitConfigLine(line: string): ConfigLine {
+  let i = 0;
+  while (i < line.length && FIRST_DELIMITERS.includes(line.charAt(i))) i++;
+  const firstStart = i;
+  while (i < line.length && !FIRST_DELIMITERS.includes(line.charAt(i))) i++;
+  const first = line.slice(firstStart, i);
+  if (first === "" || first.startsWith("#") || first.startsWith(";")) return null;
+  i++;
+  const rest: ConfigField[] = [];
+  while (i < line.length) {
+    let after: "#" | ";" | null = null;
+    while (i < line.length && LATER_DELIMITERS.includes(line.charAt(i))) {
+      const c = line.charAt(i);
+      if (after === null && (c === "#" || c === ";")) after = c;
+      i++;
+    }
+    const start = i;
+    while (i < line.length && !LATER_DELIMITERS.includes(line.charAt(i))) i++;
+    if (i > start) rest.push({ text: line.slice(start, i), after });
+  }
+  return { first, rest };
+}
+
+/**
+ * Parses srelay.conf text. Every problem is reported, each with its physical
+ * line; lines with errors are left out of `rules`, lines with only warnings
+ * are kept.
+ *
+ * @example
+ * ```ts
+ * const { rules } = parseSrelayConf("10.1.1.0/25 any 100.100.100.100 1111 fw2 1080\n", "srelay.conf");
+ * // rules[0].hops: [{ host: "100.100.100.100", port: 1111, protocol: "socks" },
+ * //                 { host: "fw2", port: 1080, protocol: "socks" }]
+ * ```
+ */
+export function parseSrelayConf(text: string, file: string): SrelayConf {
+  const rules: RouteRule[] = [];
+  const issues: ConfigIssue[] = [];
+  const lines = text.replace(/^\uFEFF/, "").split("\n");
+  for (let index = 0; index < lines.length; index++) {
+    const raw = lines[index] ?? "";
+    const split = splitConfigLine(raw);
+    if (split === null) continue;
+    const line = index + 1;
+    const problems: Problem[] = [];
+    const rule = parseRule(split, raw.trim(), line, problems);
+    for (const problem of problems) issues.push({ file, line, ...problem });
+    if (rule !== null && !problems.some((p) => p.severity === "error")) rules.push(rule);
+  }
+  return { rules, issues };
+}
+
+/**
+ * Reads and parses a srelay.conf file. A file that cannot be read yields no
+ * rules and one error on line 0; whether that matters (for example for the
+ * default path) is the caller's decision.
+ */
+export function loadSrelayConf(path: string): SrelayConf {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    return {
+      rules: [],
+      issues: [{ file: path, line: 0, severity: "error", message: `Cannot read config file: ${detail}` }],
+    };
+  }
+  return parseSrelayConf(text, path);
+}
+
+interface Problem {
+  readonly severity: "error" | "warning";
+  readonly message: string;
+}
+
+function error(problems: Problem[], message: string): void {
+  problems.push({ severity: "error", message });
+}
+
+function warning(problems: Problem[], message: string): void {
+  problems.push({ severity: "warning", message });
+}
+
+function noteSeparator(field: ConfigField, role: string, problems: Problem[]): void {
+  if (field.after !== null) {
+    warning(problems, `'${field.after}' separates fields here; '${field.text}' is read as ${role}`);
+  }
+}
+
+function parseRule(split: NonNullable<ConfigLine>, text: string, line: number, problems: Problem[]): RouteRule | null {
+  const destination = parseDestination(split.first, problems);
+  const portField = split.rest[0];
+  if (portField === undefined) {
+    error(problems, `destination port missing after '${split.first}'`);
+    return null;
+  }
+  noteSeparator(portField, "the destination port", problems);
+  const portSpec = parsePortSpec(portField.text, problems);
+  const hops = parseHops(split.rest.slice(1), problems);
+  if (destination === null || portSpec === null || hops === null) return null;
+  return { line, text, destination, ports: portSpec.ports, transport: portSpec.transport, hops };
+}
+
+// ---- destination ------------------------------------------------------------
+
+function parseDestination(token: string, problems: Problem[]): DestinationPattern | null {
+  const slash = token.indexOf("/");
+  let address = slash < 0 ? token : token.slice(0, slash);
+  let mask = slash < 0 ? undefined : token.slice(slash + 1);
+  if (address === "") {
+    error(problems, `destination address missing in '${token}'`);
+    return null;
+  }
+  if (address.startsWith("[")) {
+    address = address.slice(1);
+    if (address.endsWith("]")) address = address.slice(0, -1);
+    else if (mask?.endsWith("]")) mask = mask.slice(0, -1);
+    if (address.includes("]") || !isIPv6Literal(address)) {
+      error(problems, `invalid IPv6 address '${address}' in destination '${token}'`);
+      return null;
+    }
+    return ipv6Destination(address, mask, token, problems);
+  }
+  if (address.includes(":")) {
+    if (!isIPv6Literal(address)) {
+      error(problems, `invalid destination '${token}': not an IPv6 address, and a name cannot contain ':'`);
+      return null;
+    }
+    warning(
+      problems,
+      `unbracketed IPv6 destination '${address}' is read as IPv6 (srelay read it as a name suffix that never matches); write [${address}]`,
+    );
+    return ipv6Destination(address, mask, token, problems);
+  }
+  if (IPV4_ONLY_CHARS.test(address)) {
+    if (!ipaddr.IPv4.isValidFourPartDecimal(address)) {
+      error(problems, `invalid IPv4 address '${address}' in destination '${token}'`);
+      return null;
+    }
+    return ipv4Destination(address, mask, token, problems);
+  }
+  return nameDestination(address, mask, problems);
+}
+
+function ipv4Destination(
+  address: string,
+  mask: string | undefined,
+  token: string,
+  problems: Problem[],
+): DestinationPattern | null {
+  const value = ipv4ToNumber(address);
+  const prefix = mask === undefined ? 32 : parseMask(mask, 32, token, problems);
+  if (prefix === null) return null;
+  if (value === 0) {
+    if (mask !== undefined && prefix !== 0) {
+      warning(problems, `'${token}' matches every IPv4 address: 0.0.0.0 is a wildcard whatever the mask, as in srelay`);
+    }
+    return { kind: "ipv4", network: "0.0.0.0", prefix: 0 };
+  }
+  if (mask !== undefined && prefix === 0) {
+    warning(
+      problems,
+      `mask '/${mask}' in '${token}' matches only ${address}, as in srelay; write 0.0.0.0 to match every IPv4 address`,
+    );
+    return { kind: "ipv4", network: address, prefix: 32 };
+  }
+  const bits = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return { kind: "ipv4", network: numberToIPv4((value & bits) >>> 0), prefix };
+}
+
+function ipv6Destination(
+  address: string,
+  mask: string | undefined,
+  token: string,
+  problems: Problem[],
+): DestinationPattern | null {
+  if (address.includes("%")) {
+    error(problems, `zone index in destination '${token}' is not supported`);
+    return null;
+  }
+  const value = ipv6ToBigInt(address);
+  const prefix = mask === undefined ? 128 : parseMask(mask, 128, token, problems);
+  if (prefix === null) return null;
+  if (value === 0n) {
+    if (mask !== undefined && prefix !== 0) {
+      warning(problems, `'${token}' matches every IPv6 address: :: is a wildcard whatever the mask, as in srelay`);
+    }
+    return { kind: "ipv6", network: "::", prefix: 0 };
+  }
+  const canonical = bigIntToIPv6(value);
+  if (mask !== undefined && prefix === 0) {
+    warning(
+      problems,
+      `mask '/${mask}' in '${token}' matches only ${canonical}, as in srelay; write [::] to match every IPv6 address`,
+    );
+    return { kind: "ipv6", network: canonical, prefix: 128 };
+  }
+  const all = (1n << 128n) - 1n;
+  const bits = (all << BigInt(128 - prefix)) & all;
+  return { kind: "ipv6", network: bigIntToIPv6(value & bits), prefix };
+}
+
+function parseMask(mask: string, width: 32 | 128, token: string, problems: Problem[]): number | null {
+  if (mask === "") return 0;
+  if (mask.includes(".")) {
+    if (width === 128) {
+      error(problems, `dotted mask '${mask}' in '${token}' is only valid for IPv4`);
+      return null;
+    }
+    if (!ipaddr.IPv4.isValidFourPartDecimal(mask)) {
+      error(problems, `invalid mask '${mask}' in '${token}'`);
+      return null;
+    }
+    const bits = ipv4ToNumber(mask);
+    const inverted = ~bits >>> 0;
+    if ((inverted & (inverted + 1)) !== 0) {
+      error(problems, `non-contiguous mask '${mask}' in '${token}'`);
+      return null;
+    }
+    return 32 - popCount(inverted);
+  }
+  if (!DIGITS.test(mask)) {
+    error(problems, `invalid mask '${mask}' in '${token}'`);
+    return null;
+  }
+  const prefix = Number(mask);
+  if (prefix > width) {
+    error(problems, `mask /${mask} in '${token}' is out of range for ${width === 32 ? "IPv4 (0-32)" : "IPv6 (0-128)"}`);
+    return null;
+  }
+  return prefix;
+}
+
+function nameDestination(address: string, mask: string | undefined, problems: Problem[]): DestinationPattern | null {
+  if (mask !== undefined) warning(problems, `mask '/${mask}' is ignored on the name pattern '${address}'`);
+  if (address.length > MAX_NAME_LENGTH) {
+    error(problems, `name pattern '${address}' is longer than ${MAX_NAME_LENGTH} characters`);
+    return null;
+  }
+  let suffix = address.toLowerCase();
+  if (suffix.startsWith("*")) {
+    suffix = suffix.replace(/^\*+/, "");
+    if (suffix === "") return { kind: "any" };
+    warning(
+      problems,
+      `'${address}' is read as the suffix '${suffix}' (srelay read any pattern starting with '*' as match-all); write * to match every destination`,
+    );
+  }
+  if (suffix.includes("*")) {
+    warning(problems, `'*' is a wildcard only at the start of a pattern; '${address}' is matched literally`);
+  }
+  if (suffix.length > 1 && suffix.endsWith(".")) suffix = suffix.slice(0, -1);
+  return { kind: "suffix", suffix };
+}
+
+// ---- destination port -------------------------------------------------------
+
+interface PortSpec {
+  readonly ports: { readonly low: number; readonly high: number };
+  readonly transport: RuleTransport;
+}
+
+function parsePortSpec(token: string, problems: Problem[]): PortSpec | null {
+  const slash = token.indexOf("/");
+  const range = slash < 0 ? token : token.slice(0, slash);
+  const transport = slash < 0 ? "any" : parseTransport(token.slice(slash + 1), problems);
+  if (range === "") {
+    error(problems, `port missing in '${token}'`);
+    return null;
+  }
+  let low: number | null;
+  let high: number | null;
+  const dash = range.indexOf("-");
+  if (dash >= 0) {
+    const lowText = range.slice(0, dash);
+    const highText = range.slice(dash + 1);
+    low = lowText === "" ? 0 : parsePort(lowText, token, problems);
+    high = highText === "" ? MAX_PORT : parsePort(highText, token, problems);
+  } else if (range.slice(0, 3).toLowerCase() === "any") {
+    if (range.length > 3) warning(problems, `port '${range}' is read as 'any'`);
+    low = 0;
+    high = MAX_PORT;
+  } else {
+    low = parsePort(range, token, problems);
+    high = low;
+  }
+  if (low === null || high === null) return null;
+  if (low > high) {
+    error(problems, `invalid port range '${token}': ${low} is greater than ${high}`);
+    return null;
+  }
+  return { ports: { low, high }, transport };
+}
+
+function parsePort(text: string, token: string, problems: Problem[]): number | null {
+  const where = text === token ? "" : ` in '${token}'`;
+  if (!DIGITS.test(text)) {
+    error(problems, `invalid port '${text}'${where}`);
+    return null;
+  }
+  const port = Number(text);
+  if (port > MAX_PORT) {
+    error(problems, `port ${text}${where} is out of range (0-${MAX_PORT})`);
+    return null;
+  }
+  return port;
+}
+
+function parseTransport(suffix: string, problems: Problem[]): RuleTransport {
+  const upper = suffix.toUpperCase();
+  if (upper === "") return "any";
+  if (upper === "T" || upper === "TCP") return "tcp";
+  if (upper === "U" || upper === "UDP") return "udp";
+  if (upper.startsWith("T")) {
+    warning(problems, `transport suffix '/${suffix}' is read as '/T' (TCP only)`);
+    return "tcp";
+  }
+  if (upper.startsWith("U")) {
+    warning(problems, `transport suffix '/${suffix}' is read as '/U' (UDP only)`);
+    return "udp";
+  }
+  warning(problems, `unknown transport suffix '/${suffix}': the rule applies to TCP and UDP`);
+  return "any";
+}
+
+// ---- next hops --------------------------------------------------------------
+
+function parseHops(fields: readonly ConfigField[], problems: Problem[]): Hop[] | null {
+  const hops: Hop[] = [];
+  let ok = true;
+  let i = 0;
+  while (i < fields.length) {
+    const hostField = fields[i] as ConfigField;
+    noteSeparator(hostField, "a next-hop host", problems);
+    const host = parseHopHost(hostField.text, problems);
+    if (host === null) ok = false;
+    const portField = fields[i + 1];
+    if (portField === undefined) {
+      if (host !== null) hops.push({ host, port: DEFAULT_HOP_PORT, protocol: "socks" });
+      break;
+    }
+    const slash = portField.text.indexOf("/");
+    const portText = slash < 0 ? portField.text : portField.text.slice(0, slash);
+    if (!looksLikePort(portText)) {
+      error(problems, `hop '${hostField.text}' needs a port: only the last hop may omit it`);
+      ok = false;
+      i += 1;
+      continue;
+    }
+    noteSeparator(portField, "a next-hop port", problems);
+    const port = parseHopPort(portText, hostField.text, problems);
+    const protocol = slash < 0 ? "socks" : parseHopProtocol(portField.text.slice(slash + 1), problems);
+    if (host === null || port === null) ok = false;
+    else hops.push({ host, port, protocol });
+    i += 2;
+  }
+  return ok ? hops : null;
+}
+
+function looksLikePort(text: string): boolean {
+  return /^[-+0-9]/.test(text) && !text.includes(".");
+}
+
+function parseHopHost(text: string, problems: Problem[]): string | null {
+  if (text.startsWith("[")) {
+    const inner = text.endsWith("]") ? text.slice(1, -1) : "";
+    if (!isIPv6Literal(inner)) {
+      error(problems, `invalid IPv6 address '${text}' for next hop`);
+      return null;
+    }
+    return inner;
+  }
+  if (text.includes(":")) {
+    if (!isIPv6Literal(text)) {
+      error(problems, `invalid next-hop host '${text}': write the port as a separate field, and IPv6 as [address]`);
+      return null;
+    }
+    return text;
+  }
+  if (IPV4_ONLY_CHARS.test(text)) {
+    if (!ipaddr.IPv4.isValidFourPartDecimal(text)) {
+      error(problems, `invalid IPv4 address '${text}' for next hop`);
+      return null;
+    }
+    return text;
+  }
+  if (text.length > MAX_NAME_LENGTH) {
+    error(problems, `next-hop host '${text}' is longer than ${MAX_NAME_LENGTH} characters`);
+    return null;
+  }
+  return text;
+}
+
+function parseHopPort(text: string, host: string, problems: Problem[]): number | null {
+  const port = DIGITS.test(text) ? Number(text) : Number.NaN;
+  if (!(port >= 1 && port <= MAX_PORT)) {
+    error(problems, `invalid port '${text}' for hop '${host}': must be 1-${MAX_PORT}`);
+    return null;
+  }
+  return port;
+}
+
+const HOP_PROTOCOLS: Readonly<Record<string, HopProtocol>> = {
+  H: "http",
+  HTTP: "http",
+  S: "socks",
+  SOCKS: "socks",
+  "4": "socks4",
+  "5": "socks5",
+};
+
+function parseHopProtocol(suffix: string, problems: Problem[]): HopProtocol {
+  const upper = suffix.toUpperCase();
+  if (upper === "") return "socks";
+  const exact = HOP_PROTOCOLS[upper];
+  if (exact !== undefined) return exact;
+  const first = HOP_PROTOCOLS[upper.charAt(0)];
+  if (first !== undefined) {
+    warning(problems, `hop protocol suffix '/${suffix}' is read as '/${upper.charAt(0)}' (${describeProtocol(first)})`);
+    return first;
+  }
+  warning(problems, `unknown hop protocol suffix '/${suffix}' is read as '/S' (${describeProtocol("socks")})`);
+  return "socks";
+}
+
+function describeProtocol(protocol: HopProtocol): string {
+  switch (protocol) {
+    case "http":
+      return "HTTP CONNECT";
+    case "socks4":
+      return "SOCKS v4 only";
+    case "socks5":
+      return "SOCKS v5 only";
+    case "socks":
+      return "SOCKS v5, then v4";
+  }
+}
+
+// ---- address helpers --------------------------------------------------------
+
+function isIPv6Literal(text: string): boolean {
+  return text !== "" && ipaddr.IPv6.isValid(text);
+}
+
+function ipv4ToNumber(text: string): number {
+  const octets = ipaddr.IPv4.parse(text).octets;
+  return (((octets[0] ?? 0) << 24) | ((octets[1] ?? 0) << 16) | ((octets[2] ?? 0) << 8) | (octets[3] ?? 0)) >>> 0;
+}
+
+function numberToIPv4(value: number): string {
+  return [value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff].join(".");
+}
+
+function ipv6ToBigInt(text: string): bigint {
+  let value = 0n;
+  for (const part of ipaddr.IPv6.parse(text).parts) value = (value << 16n) | BigInt(part);
+  return value;
+}
+
+function bigIntToIPv6(value: bigint): string {
+  const parts: number[] = [];
+  for (let shift = 112n; shift >= 0n; shift -= 16n) parts.push(Number((value >> shift) & 0xffffn));
+  return new ipaddr.IPv6(parts).toRFC5952String();
+}
+
+function popCount(value: number): number {
+  let count = 0;
+  for (let v = value >>> 0; v !== 0; v = (v & (v - 1)) >>> 0) count++;
+  return count;
+}
