@@ -1,0 +1,340 @@
+/**
+ * The `NetRuntime` over Bun's native sockets (`Bun.listen`, `Bun.connect`).
+ *
+ * Each socket carries its `Connection` in `socket.data`; one set of event
+ * handlers per listener (and one for all dialled sockets) dispatches to it.
+ * Bun's `write()` is unbuffered: it returns how many bytes the kernel took,
+ * so the adapter copies the unsent remainder into a queue (the only
+ * allocation, and only under backpressure), flushes it on `drain` and then
+ * fires `onDrain`. Chunks passed to `onData` are views into a buffer Bun
+ * reuses for every socket (`reusesChunks`).
+ *
+ * Half-close: `shutdown()` without argument sends FIN (`shutdown(true)` would
+ * shut the read half). Once our FIN is out, Bun reports the peer's FIN as
+ * `close` instead of `end`; the adapter then delivers `onEnd` before
+ * `onClose`, as the other adapters do.
+ *
+ * Limits: `Bun.connect` cannot bind a local address (`canBindSource` is
+ * false), cannot be cancelled while the kernel is still connecting (an
+ * aborted attempt is closed as soon as it completes), and Bun reports every
+ * failed connect as `ECONNREFUSED`, even an unreachable host
+ * (oven-sh/bun#37093).
+ *
+ * @module
+ */
+import { formatHostPort, toNetAddress } from "./_address.ts";
+import {
+  bunApi,
+  type BunListener as BunListenerHandle,
+  type BunSocket as BunSocketOf,
+  type BunSocketHandler,
+} from "./_bun_api.ts";
+import { abortError, toNetError } from "./_errors.ts";
+import {
+  type ConnectOptions,
+  type Connection,
+  type ConnectionHandlers,
+  type Listener,
+  type ListenOptions,
+  type NetAddress,
+  NetError,
+  type NetRuntime,
+} from "./types.ts";
+
+type BunSocket = BunSocketOf<BunConnection>;
+type BunSocketEvents = BunSocketHandler<BunConnection>;
+
+/** One Bun socket behind the `Connection` interface. */
+class BunConnection implements Connection {
+  /** Handlers shared by every socket; `open` is added per listener or dial. */
+  static readonly events: Omit<BunSocketEvents, "open"> = {
+    data(socket, chunk) {
+      socket.data.#onSocketData(chunk);
+    },
+    end(socket) {
+      socket.data.#endPending = true;
+      socket.data.#deliver();
+    },
+    drain(socket) {
+      socket.data.#flush();
+    },
+    close(socket, error) {
+      // A dial that failed before `open` has no connection to notify.
+      const connection: BunConnection | undefined = socket.data;
+      if (connection !== undefined) connection.#onSocketClose(error);
+    },
+  };
+
+  readonly local: NetAddress;
+  readonly remote: NetAddress;
+  readonly reusesChunks = true;
+  readonly keepsWrittenChunks = false;
+  onDrain: (() => void) | null = null;
+
+  #socket: BunSocket;
+  #handlers: ConnectionHandlers | null = null;
+  /** Paused by the consumer. */
+  #paused = false;
+  /** The socket's own read state. */
+  #socketPaused = false;
+  /** Copies of chunks that arrived with no handlers or while paused. */
+  #early: Uint8Array[] | null = null;
+  #endPending = false;
+  #endDelivered = false;
+  #closePending = false;
+  #closeError: NetError | undefined;
+  #closeFired = false;
+  #closed = false;
+  /** Bytes the kernel did not take yet (our own copies). */
+  #queue: Uint8Array[] = [];
+  #needDrain = false;
+  #writeClosed = false;
+  #finSent = false;
+
+  constructor(socket: BunSocket) {
+    this.#socket = socket;
+    this.local = toNetAddress(socket.localAddress, socket.localPort);
+    this.remote = toNetAddress(socket.remoteAddress, socket.remotePort);
+    socket.setNoDelay(true);
+    this.#syncPause();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  setHandlers(handlers: ConnectionHandlers): void {
+    this.#handlers = handlers;
+    this.#deliver();
+  }
+
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#syncPause();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#deliver();
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.#closed || this.#writeClosed || chunk.length === 0) return true;
+    if (this.#queue.length > 0) {
+      this.#queue.push(chunk.slice());
+      return false;
+    }
+    const written = this.#socket.write(chunk);
+    if (written === chunk.length || written < 0) return true;
+    this.#queue.push(chunk.slice(written));
+    this.#needDrain = true;
+    return false;
+  }
+
+  closeWrite(): void {
+    if (this.#writeClosed || this.#closed) return;
+    this.#writeClosed = true;
+    if (this.#queue.length === 0) this.#sendFin();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue = [];
+    this.#early = null;
+    this.#endPending = false;
+    this.#closePending = true;
+    this.#socket.close();
+    this.#deliver();
+  }
+
+  #onSocketData(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    const handlers = this.#handlers;
+    if (handlers !== null && !this.#paused && this.#early === null) {
+      handlers.onData(chunk);
+      return;
+    }
+    (this.#early ??= []).push(chunk.slice());
+    this.#syncPause();
+  }
+
+  #onSocketClose(error: Error | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue = [];
+    // A close without error that we did not ask for is the peer's FIN
+    // arriving after ours (Bun reports it as `close`, not `end`).
+    if (error === undefined) this.#endPending = true;
+    else this.#closeError = toNetError(error, `exchange data with ${this.#peer()}`);
+    this.#closePending = true;
+    this.#deliver();
+  }
+
+  /** Delivers buffered chunks, then a pending end, then a pending close. */
+  #deliver(): void {
+    while (this.#early !== null && this.#handlers !== null && !this.#paused) {
+      const chunk = this.#early.shift();
+      if (this.#early.length === 0) this.#early = null;
+      if (chunk !== undefined) this.#handlers.onData(chunk);
+    }
+    if (this.#handlers === null || (this.#early !== null && !this.#closePending)) {
+      this.#syncPause();
+      return;
+    }
+    this.#early = null;
+    if (this.#endPending && !this.#endDelivered) {
+      this.#endDelivered = true;
+      this.#handlers.onEnd();
+    }
+    if (this.#closePending && !this.#closeFired) {
+      this.#closeFired = true;
+      this.onDrain = null;
+      this.#handlers.onClose(this.#closeError);
+      return;
+    }
+    this.#syncPause();
+  }
+
+  #flush(): void {
+    const queue = this.#queue;
+    while (queue.length > 0) {
+      const head = queue[0] as Uint8Array;
+      const written = this.#socket.write(head);
+      if (written < 0) {
+        queue.length = 0;
+        break;
+      }
+      if (written < head.length) {
+        queue[0] = head.subarray(written);
+        return;
+      }
+      queue.shift();
+    }
+    if (this.#writeClosed) this.#sendFin();
+    if (this.#needDrain) {
+      this.#needDrain = false;
+      this.onDrain?.();
+    }
+  }
+
+  #sendFin(): void {
+    if (this.#finSent || this.#closed) return;
+    this.#finSent = true;
+    this.#socket.shutdown();
+  }
+
+  #syncPause(): void {
+    if (this.#closed) return;
+    const paused = this.#paused || this.#handlers === null || this.#early !== null;
+    if (paused === this.#socketPaused) return;
+    this.#socketPaused = paused;
+    if (paused) this.#socket.pause();
+    else this.#socket.resume();
+  }
+
+  #peer(): string {
+    return formatHostPort(this.remote.host, this.remote.port);
+  }
+}
+
+/** A `Bun.listen` socket behind the `Listener` interface. */
+class BunListener implements Listener {
+  readonly address: NetAddress;
+  #server: BunListenerHandle;
+
+  constructor(server: BunListenerHandle) {
+    this.#server = server;
+    this.address = toNetAddress(server.hostname, server.port);
+  }
+
+  close(): void {
+    this.#server.stop(false);
+  }
+}
+
+const DIAL_EVENTS: BunSocketEvents = {
+  ...BunConnection.events,
+  open(socket) {
+    socket.data = new BunConnection(socket);
+  },
+  connectError() {
+    // The promise returned by Bun.connect rejects with the same error.
+  },
+};
+
+function listen(options: ListenOptions): Promise<Listener> {
+  const { onConnection } = options;
+  const events: BunSocketEvents = {
+    ...BunConnection.events,
+    open(socket) {
+      socket.data = new BunConnection(socket);
+      onConnection(socket.data);
+    },
+  };
+  const listenOptions = {
+    hostname: options.host,
+    port: options.port,
+    allowHalfOpen: true,
+    reusePort: options.reusePort ?? false,
+    socket: events,
+  };
+  try {
+    return Promise.resolve(new BunListener(bunApi().listen<BunConnection>(listenOptions)));
+  } catch (error) {
+    return Promise.reject(
+      toNetError(error, `listen on ${formatHostPort(options.host, options.port)}`),
+    );
+  }
+}
+
+function connect(options: ConnectOptions): Promise<Connection> {
+  const { host, port, signal } = options;
+  const action = `connect to ${formatHostPort(host, port)}`;
+  if (options.localHost !== undefined) {
+    return Promise.reject(
+      new NetError(
+        "other",
+        `Cannot ${action} from ${options.localHost}: the bun runtime cannot bind a source address`,
+      ),
+    );
+  }
+  if (signal?.aborted) return Promise.reject(abortError(signal, action));
+  return new Promise<Connection>((resolve, reject) => {
+    let settled = false;
+    const onAbort = () => {
+      settled = true;
+      reject(abortError(signal as AbortSignal, action));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    bunApi().connect<BunConnection>({
+      hostname: host,
+      port,
+      allowHalfOpen: true,
+      socket: DIAL_EVENTS,
+    }).then(
+      (socket) => {
+        signal?.removeEventListener("abort", onAbort);
+        if (settled) socket.data.close();
+        else resolve(socket.data);
+        settled = true;
+      },
+      (error: unknown) => {
+        signal?.removeEventListener("abort", onAbort);
+        if (!settled) reject(toNetError(error, action));
+        settled = true;
+      },
+    );
+  });
+}
+
+/** The Bun native socket runtime. */
+export const bunRuntime: NetRuntime = {
+  name: "bun",
+  canBindSource: false,
+  canReusePort: process.platform === "linux",
+  listen,
+  connect,
+};

@@ -1,0 +1,347 @@
+/**
+ * The `NetRuntime` over Deno's native sockets (`Deno.listen`, `Deno.connect`).
+ *
+ * Reading is a callback chain (`conn.read(buffer).then(onRead)`), not
+ * `conn.readable`: the stream closes the whole connection at EOF, so it
+ * cannot half-close, and it is slower. The read buffer starts small (8 KiB)
+ * and grows to 64 KiB the first time a read fills it, so idle sessions stay
+ * cheap and busy ones read in large chunks. A chunk is a view into that
+ * buffer: the next read only starts after `onData` returns and the
+ * connection is not paused, so a consumer that pauses keeps its chunk valid
+ * until it resumes (`reusesChunks` is false).
+ *
+ * Writing hands the caller's chunk to `conn.write` without copying (looping
+ * over partial writes) and returns false while it is in flight
+ * (`keepsWrittenChunks`). `closeWrite()` calls `conn.closeWrite()` once the
+ * queued writes are done. When both directions are finished (EOF read, FIN
+ * sent) the connection closes itself and fires `onClose`.
+ *
+ * Limits: `Deno.connect` cannot bind a local address (`canBindSource` is
+ * false). `reusePort` needs the unstable "net" feature (`"unstable": ["net"]`
+ * in deno.json or `--unstable-net`); without it Deno exits the process.
+ *
+ * @module
+ */
+import { formatHostPort, toNetAddress } from "./_address.ts";
+import { abortError, toNetError } from "./_errors.ts";
+import {
+  type ConnectOptions,
+  type Connection,
+  type ConnectionHandlers,
+  type Listener,
+  type ListenOptions,
+  type NetAddress,
+  NetError,
+  type NetRuntime,
+} from "./types.ts";
+
+const SMALL_BUFFER = 8 * 1024;
+const LARGE_BUFFER = 64 * 1024;
+/** Delay before accepting again after a transient accept error (e.g. EMFILE). */
+const ACCEPT_RETRY_MS = 100;
+
+/** One `Deno.TcpConn` behind the `Connection` interface. */
+class DenoConnection implements Connection {
+  readonly local: NetAddress;
+  readonly remote: NetAddress;
+  readonly reusesChunks = false;
+  readonly keepsWrittenChunks = true;
+  onDrain: (() => void) | null = null;
+
+  #conn: Deno.TcpConn;
+  #handlers: ConnectionHandlers | null = null;
+  #buffer: Uint8Array | null = null;
+  #reading = false;
+  #paused = false;
+  /** A chunk that was read while paused, delivered on resume. */
+  #held: Uint8Array | null = null;
+  #eof = false;
+  #endDelivered = false;
+  #queue: Uint8Array[] = [];
+  #writeOffset = 0;
+  #writing = false;
+  #needDrain = false;
+  #writeClosed = false;
+  #finSent = false;
+  #closed = false;
+  #closeFired = false;
+  #closeError: NetError | undefined;
+
+  constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+    const local = conn.localAddr;
+    const remote = conn.remoteAddr;
+    this.local = toNetAddress(local.hostname, local.port);
+    this.remote = toNetAddress(remote.hostname, remote.port);
+    conn.setNoDelay(true);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  setHandlers(handlers: ConnectionHandlers): void {
+    this.#handlers = handlers;
+    if (this.#closed) {
+      this.#fireClose();
+      return;
+    }
+    this.#deliverHeld();
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#deliverHeld();
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.#closed || this.#writeClosed || chunk.length === 0) return true;
+    this.#queue.push(chunk);
+    this.#needDrain = true;
+    if (!this.#writing) this.#writeNext();
+    return false;
+  }
+
+  closeWrite(): void {
+    if (this.#writeClosed || this.#closed) return;
+    this.#writeClosed = true;
+    if (!this.#writing) this.#sendFin();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#shut(undefined);
+  }
+
+  #deliverHeld(): void {
+    const held = this.#held;
+    if (held !== null && this.#handlers !== null && !this.#paused) {
+      this.#held = null;
+      this.#handlers.onData(held);
+    }
+    this.#readNext();
+  }
+
+  #readNext(): void {
+    if (
+      this.#reading || this.#eof || this.#closed || this.#paused || this.#handlers === null ||
+      this.#held !== null
+    ) return;
+    this.#reading = true;
+    this.#buffer ??= new Uint8Array(SMALL_BUFFER);
+    this.#conn.read(this.#buffer).then(this.#onRead, this.#onReadError);
+  }
+
+  #onRead = (size: number | null): void => {
+    this.#reading = false;
+    if (this.#closed) return;
+    if (size === null) {
+      this.#onEof();
+      return;
+    }
+    const buffer = this.#buffer as Uint8Array;
+    const chunk = buffer.subarray(0, size);
+    if (size === buffer.length && size < LARGE_BUFFER) this.#buffer = new Uint8Array(LARGE_BUFFER);
+    const handlers = this.#handlers;
+    if (handlers === null || this.#paused) {
+      this.#held = chunk;
+      return;
+    }
+    handlers.onData(chunk);
+    this.#readNext();
+  };
+
+  #onReadError = (error: unknown): void => {
+    this.#reading = false;
+    if (this.#closed) return;
+    this.#shut(toNetError(error, `read from ${this.#peer()}`));
+  };
+
+  #onEof(): void {
+    this.#eof = true;
+    this.#buffer = null;
+    if (!this.#endDelivered && this.#handlers !== null) {
+      this.#endDelivered = true;
+      this.#handlers.onEnd();
+    }
+    if (this.#finSent && !this.#closed) this.#shut(undefined);
+  }
+
+  #writeNext(): void {
+    const head = this.#queue[0];
+    if (head === undefined) {
+      this.#writing = false;
+      if (this.#writeClosed) this.#sendFin();
+      if (this.#needDrain) {
+        this.#needDrain = false;
+        this.onDrain?.();
+      }
+      return;
+    }
+    this.#writing = true;
+    const pending = this.#writeOffset === 0 ? head : head.subarray(this.#writeOffset);
+    this.#conn.write(pending).then(this.#onWritten, this.#onWriteError);
+  }
+
+  #onWritten = (size: number): void => {
+    if (this.#closed) return;
+    const head = this.#queue[0] as Uint8Array;
+    this.#writeOffset += size;
+    if (this.#writeOffset >= head.length) {
+      this.#queue.shift();
+      this.#writeOffset = 0;
+    }
+    this.#writeNext();
+  };
+
+  #onWriteError = (error: unknown): void => {
+    if (this.#closed) return;
+    this.#shut(toNetError(error, `write to ${this.#peer()}`));
+  };
+
+  #sendFin(): void {
+    if (this.#finSent || this.#closed) return;
+    this.#finSent = true;
+    this.#conn.closeWrite().then(this.#onFinSent, this.#onWriteError);
+  }
+
+  #onFinSent = (): void => {
+    if (this.#eof && !this.#closed) this.#shut(undefined);
+  };
+
+  /** Releases the socket and fires `onClose` (now, or once handlers are set). */
+  #shut(error: NetError | undefined): void {
+    this.#closed = true;
+    this.#closeError = error;
+    this.#queue = [];
+    this.#held = null;
+    this.#buffer = null;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the runtime: nothing left to release.
+    }
+    this.#fireClose();
+  }
+
+  #fireClose(): void {
+    const handlers = this.#handlers;
+    if (handlers === null || this.#closeFired) return;
+    this.#closeFired = true;
+    this.onDrain = null;
+    handlers.onClose(this.#closeError);
+  }
+
+  #peer(): string {
+    return formatHostPort(this.remote.host, this.remote.port);
+  }
+}
+
+/** A `Deno.TcpListener` with an accept loop behind the `Listener` interface. */
+class DenoListener implements Listener {
+  readonly address: NetAddress;
+  #listener: Deno.TcpListener;
+  #onConnection: (connection: Connection) => void;
+  #closed = false;
+
+  constructor(listener: Deno.TcpListener, onConnection: (connection: Connection) => void) {
+    this.#listener = listener;
+    this.#onConnection = onConnection;
+    this.address = toNetAddress(listener.addr.hostname, listener.addr.port);
+    this.#acceptNext();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#listener.close();
+    } catch {
+      // Already closed by the runtime: nothing left to release.
+    }
+  }
+
+  #acceptNext = (): void => {
+    if (this.#closed) return;
+    this.#listener.accept().then(this.#onAccept, this.#onAcceptError);
+  };
+
+  #onAccept = (conn: Deno.TcpConn): void => {
+    if (this.#closed) {
+      conn.close();
+      return;
+    }
+    this.#onConnection(new DenoConnection(conn));
+    this.#acceptNext();
+  };
+
+  #onAcceptError = (): void => {
+    if (this.#closed) return;
+    setTimeout(this.#acceptNext, ACCEPT_RETRY_MS);
+  };
+}
+
+function listen(options: ListenOptions): Promise<Listener> {
+  const listenOptions: Deno.TcpListenOptions & { transport: "tcp" } = {
+    hostname: options.host,
+    port: options.port,
+    transport: "tcp",
+  };
+  if (options.reusePort) listenOptions.reusePort = true;
+  try {
+    return Promise.resolve(new DenoListener(Deno.listen(listenOptions), options.onConnection));
+  } catch (error) {
+    return Promise.reject(
+      toNetError(error, `listen on ${formatHostPort(options.host, options.port)}`),
+    );
+  }
+}
+
+function connect(options: ConnectOptions): Promise<Connection> {
+  const { host, port, signal } = options;
+  const action = `connect to ${formatHostPort(host, port)}`;
+  if (options.localHost !== undefined) {
+    return Promise.reject(
+      new NetError(
+        "other",
+        `Cannot ${action} from ${options.localHost}: the deno runtime cannot bind a source address`,
+      ),
+    );
+  }
+  if (signal?.aborted) return Promise.reject(abortError(signal, action));
+  return new Promise<Connection>((resolve, reject) => {
+    let settled = false;
+    const onAbort = () => {
+      settled = true;
+      reject(abortError(signal as AbortSignal, action));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    Deno.connect({ hostname: host, port, transport: "tcp", signal }).then(
+      (conn) => {
+        signal?.removeEventListener("abort", onAbort);
+        if (settled) conn.close();
+        else resolve(new DenoConnection(conn));
+        settled = true;
+      },
+      (error: unknown) => {
+        signal?.removeEventListener("abort", onAbort);
+        if (!settled) reject(toNetError(error, action));
+        settled = true;
+      },
+    );
+  });
+}
+
+/** The Deno native socket runtime. */
+export const denoRuntime: NetRuntime = {
+  name: "deno",
+  canBindSource: false,
+  canReusePort: Deno.build.os === "linux",
+  listen,
+  connect,
+};

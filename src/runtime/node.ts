@@ -1,0 +1,240 @@
+/**
+ * The `NetRuntime` over node:net, usable under Node, Deno and Bun. It is the
+ * adapter that can bind a source address before connecting (`-g`, `-x`).
+ *
+ * Sockets are created with `allowHalfOpen: true` on both ends (otherwise a
+ * peer's FIN closes the whole socket and a pending reply is lost) and start
+ * paused, so bytes that arrive before `setHandlers` stay in the socket.
+ * Chunks are fresh buffers (`reusesChunks` is false). `write` hands the chunk
+ * to `socket.write` with one flush callback per connection and returns false
+ * whenever the socket still holds data afterwards (`keepsWrittenChunks`);
+ * `onDrain` fires when it has all been flushed to the kernel.
+ *
+ * @module
+ */
+import net from "node:net";
+import process from "node:process";
+import { formatHostPort, toNetAddress } from "./_address.ts";
+import { abortError, toNetError } from "./_errors.ts";
+import type {
+  ConnectOptions,
+  Connection,
+  ConnectionHandlers,
+  Listener,
+  ListenOptions,
+  NetAddress,
+  NetError,
+  NetRuntime,
+} from "./types.ts";
+
+/** One `net.Socket` behind the `Connection` interface. */
+class NodeConnection implements Connection {
+  readonly local: NetAddress;
+  readonly remote: NetAddress;
+  readonly reusesChunks = false;
+  readonly keepsWrittenChunks = true;
+  onDrain: (() => void) | null = null;
+
+  #socket: net.Socket;
+  #handlers: ConnectionHandlers | null = null;
+  #paused = false;
+  #needDrain = false;
+  #writeClosed = false;
+  #closed = false;
+  #closeFired = false;
+  #error: Error | undefined;
+  #closeError: NetError | undefined;
+
+  constructor(socket: net.Socket) {
+    this.#socket = socket;
+    this.local = toNetAddress(socket.localAddress ?? "", socket.localPort ?? 0);
+    this.remote = toNetAddress(socket.remoteAddress ?? "", socket.remotePort ?? 0);
+    socket.setNoDelay(true);
+    socket.pause();
+    socket.on("data", this.#onData);
+    socket.on("end", this.#onEnd);
+    socket.on("error", this.#onError);
+    socket.on("close", this.#onClose);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  setHandlers(handlers: ConnectionHandlers): void {
+    this.#handlers = handlers;
+    if (this.#closed) this.#fireClose();
+    else if (!this.#paused) this.#socket.resume();
+  }
+
+  pause(): void {
+    this.#paused = true;
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (this.#handlers !== null && !this.#closed) this.#socket.resume();
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.#closed || this.#writeClosed || chunk.length === 0) return true;
+    this.#socket.write(chunk, this.#flushed);
+    if (this.#socket.writableLength === 0) return true;
+    this.#needDrain = true;
+    return false;
+  }
+
+  closeWrite(): void {
+    if (this.#writeClosed || this.#closed) return;
+    this.#writeClosed = true;
+    this.#socket.end();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#socket.destroy();
+    this.#fireClose();
+  }
+
+  #flushed = (): void => {
+    if (!this.#needDrain || this.#closed || this.#socket.writableLength > 0) return;
+    this.#needDrain = false;
+    this.onDrain?.();
+  };
+
+  #onData = (chunk: Uint8Array): void => {
+    if (this.#closed) return;
+    this.#handlers?.onData(chunk);
+  };
+
+  #onEnd = (): void => {
+    if (this.#closed) return;
+    this.#handlers?.onEnd();
+  };
+
+  #onError = (error: Error): void => {
+    this.#error ??= error;
+  };
+
+  #onClose = (): void => {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#error !== undefined) {
+      this.#closeError = toNetError(
+        this.#error,
+        `exchange data with ${formatHostPort(this.remote.host, this.remote.port)}`,
+      );
+    }
+    this.#fireClose();
+  };
+
+  #fireClose(): void {
+    const handlers = this.#handlers;
+    if (handlers === null || this.#closeFired) return;
+    this.#closeFired = true;
+    this.onDrain = null;
+    handlers.onClose(this.#closeError);
+  }
+}
+
+/** A `net.Server` behind the `Listener` interface. */
+class NodeListener implements Listener {
+  readonly address: NetAddress;
+  #server: net.Server;
+
+  constructor(server: net.Server) {
+    this.#server = server;
+    const bound = server.address() as net.AddressInfo;
+    this.address = toNetAddress(bound.address, bound.port);
+  }
+
+  close(): void {
+    this.#server.close();
+  }
+}
+
+function listen(options: ListenOptions): Promise<Listener> {
+  const { onConnection } = options;
+  const action = `listen on ${formatHostPort(options.host, options.port)}`;
+  return new Promise<Listener>((resolve, reject) => {
+    const server = net.createServer(
+      { allowHalfOpen: true, pauseOnConnect: true },
+      (socket) => onConnection(new NodeConnection(socket)),
+    );
+    const onError = (error: Error) => {
+      server.close();
+      reject(toNetError(error, action));
+    };
+    server.once("error", onError);
+    server.listen(
+      { host: options.host, port: options.port, reusePort: options.reusePort ?? false },
+      () => {
+        server.off("error", onError);
+        // Accept errors (EMFILE and the like) are transient: the server keeps
+        // listening, and there is no one here to report them to.
+        server.on("error", ignoreError);
+        resolve(new NodeListener(server));
+      },
+    );
+  });
+}
+
+function connect(options: ConnectOptions): Promise<Connection> {
+  const { host, port, signal } = options;
+  const action = `connect to ${formatHostPort(host, port)}`;
+  if (signal?.aborted) return Promise.reject(abortError(signal, action));
+  return new Promise<Connection>((resolve, reject) => {
+    const socket = net.connect({
+      host,
+      port,
+      localAddress: options.localHost,
+      allowHalfOpen: true,
+    });
+    socket.pause();
+    const cleanup = () => {
+      socket.off("connect", onConnect);
+      socket.off("error", onError);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const onConnect = () => {
+      cleanup();
+      resolve(new NodeConnection(socket));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      socket.destroy();
+      reject(toNetError(error, action));
+    };
+    const onAbort = () => {
+      cleanup();
+      socket.destroy();
+      reject(abortError(signal as AbortSignal, action));
+    };
+    socket.once("connect", onConnect);
+    socket.once("error", onError);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function ignoreError(): void {}
+
+/** True when this host's node:net honours `reusePort` (Bun, Deno, Node ≥ 22.12 on Linux). */
+function hostSupportsReusePort(): boolean {
+  if (process.platform !== "linux") return false;
+  const versions: Readonly<Record<string, string | undefined>> = process.versions;
+  if (versions.bun !== undefined || versions.deno !== undefined) return true;
+  const [major = 0, minor = 0] = (versions.node ?? "0.0").split(".").map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+/** The node:net socket runtime (whatever runtime hosts it). */
+export const nodeRuntime: NetRuntime = {
+  name: "node",
+  canBindSource: true,
+  canReusePort: hostSupportsReusePort(),
+  listen,
+  connect,
+};
