@@ -1,0 +1,92 @@
+/**
+ * The outbound roles, after gost's split: a `Dialer` opens a stream that
+ * reaches a target (directly or through a chain of next hops); a `Connector`
+ * speaks one hop's proxy protocol over an already-open stream so that it
+ * reaches the next address. A chain is a fold of connectors over the stream
+ * a direct dial to the nearest hop opened.
+ *
+ * @module
+ */
+import type { Inbox } from "../io/inbox.ts";
+import type { Target } from "../protocol/target.ts";
+import type { Connection, NetAddress } from "../runtime/types.ts";
+
+/** Per-dial settings. */
+export interface DialContext {
+  /** Aborting cancels the dial (connect and handshakes). */
+  readonly signal: AbortSignal;
+  /**
+   * Numeric local address for the outbound socket (`-g` / `-x`). Applied only
+   * to destination addresses of the same family.
+   */
+  readonly localHost?: string;
+  /**
+   * The client's SOCKS4 USERID or SOCKS5 username, sent as USERID to SOCKS4
+   * hops unless the dialer was configured with its own.
+   */
+  readonly userId?: string;
+}
+
+/** An open stream to the target. */
+export interface DialResult {
+  /**
+   * The connection. After a chain the handshake's handlers are still
+   * installed: the relay must install its own before yielding to the event
+   * loop (events the handshake's handlers receive are dropped), then call
+   * `resume()`, since the handshake pauses it when over 64 KiB arrive at once.
+   */
+  readonly connection: Connection;
+  /** Bytes that came from the far side after the handshake; the relay sends them to the client first. */
+  readonly rest: Uint8Array;
+  /**
+   * What the client is told as BND: for a direct dial the outbound socket's
+   * local address; for a chain the last hop's BND (an HTTP hop has none, so
+   * it is our local address toward the nearest hop).
+   */
+  readonly bound: Target;
+  /**
+   * True when the far side already sent FIN during the handshake (after the
+   * bytes in `rest`): the connection will not report `onEnd` again.
+   */
+  readonly ended?: boolean;
+}
+
+/** Opens a stream that reaches a target. */
+export interface Dialer {
+  /** Connects to `target`; throws `NetError` (direct) or `HopError` (through hops). */
+  dial(target: Target, context: DialContext): Promise<DialResult>;
+}
+
+/** Speaks one hop's proxy protocol over an open stream. */
+export interface Connector {
+  /**
+   * Asks the hop at the far end of `connection` to connect to `target`.
+   * Reads go through the shared `inbox` so bytes past the hop's reply are
+   * kept. Throws `HopError` on any failure.
+   */
+  connect(
+    connection: Connection,
+    inbox: Inbox,
+    target: Target,
+    signal: AbortSignal,
+  ): Promise<{ bound: Target }>;
+}
+
+/** Username and password for a next hop (from srelay.passwd). */
+export interface Credentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+/**
+ * A socket address as a `Target`; IPv4-mapped IPv6 addresses
+ * (`::ffff:1.2.3.4`) become IPv4.
+ */
+export function targetFromAddress(address: NetAddress): Target {
+  if (address.family === 6) {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address.host);
+    if (mapped?.[1] !== undefined) return { kind: "ipv4", host: mapped[1], port: address.port };
+    return { kind: "ipv6", host: address.host, port: address.port };
+  }
+  return { kind: "ipv4", host: address.host, port: address.port };
+}

@@ -1,0 +1,236 @@
+/**
+ * Dials targets directly (no next hop).
+ *
+ * IP targets are connected as given. A name is resolved and then every
+ * address is tried, RFC 8305 style (srelay-reference §3 item 4): addresses are
+ * interleaved by family starting with the family the resolver listed first, a
+ * new attempt starts 250 ms after the previous one or as soon as it fails,
+ * the first connection wins and the others are aborted or closed. srelay and
+ * microsocks try the addresses one by one, so an unreachable AAAA stalls them
+ * for the whole connect timeout.
+ *
+ * A local address (`-g`, `-x`) is bound only for destination addresses of its
+ * own family: srelay's `-g` restricted the whole lookup to that family, which
+ * broke the IPv4↔IPv6 gateway; this dialer does not.
+ *
+ * @module
+ */
+import { isIP } from "node:net";
+import { formatTarget, type Target } from "../protocol/target.ts";
+import type { Resolver } from "../runtime/resolver.ts";
+import { type Connection, NetError, type NetRuntime } from "../runtime/types.ts";
+import { type DialContext, type Dialer, type DialResult, targetFromAddress } from "./dialer.ts";
+
+/** Options for `createDirectDialer`. */
+export interface DirectDialerOptions {
+  /** The runtime that opens outbound sockets. */
+  readonly runtime: NetRuntime;
+  /**
+   * The runtime used for dials that bind a local address when `runtime`
+   * cannot (`canBindSource` false): the node:net adapter.
+   */
+  readonly sourceRuntime?: NetRuntime;
+  /** Resolves domain targets. */
+  readonly resolver: Resolver;
+  /** Longest time for the whole dial, all attempts included, in milliseconds (default 30000). */
+  readonly connectTimeoutMs?: number;
+  /** Delay before the next address is tried while the previous attempt is pending (default 250). */
+  readonly attemptDelayMs?: number;
+}
+
+/** Creates a dialer that connects straight to the target. */
+export function createDirectDialer(options: DirectDialerOptions): Dialer {
+  const connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
+  const attemptDelayMs = options.attemptDelayMs ?? 250;
+
+  function runtimeFor(address: string, localHost: string | undefined): {
+    runtime: NetRuntime;
+    localHost?: string;
+  } {
+    if (localHost === undefined || isIP(localHost) !== isIP(address)) {
+      return { runtime: options.runtime };
+    }
+    if (options.runtime.canBindSource) return { runtime: options.runtime, localHost };
+    if (options.sourceRuntime?.canBindSource === true) {
+      return { runtime: options.sourceRuntime, localHost };
+    }
+    throw new NetError(
+      "other",
+      `Cannot bind the outbound socket to ${localHost}: the ${options.runtime.name} runtime cannot bind a source address and no source runtime was given`,
+    );
+  }
+
+  return {
+    async dial(target: Target, context: DialContext): Promise<DialResult> {
+      const deadline = new AbortController();
+      const timer = setTimeout(() => {
+        deadline.abort(
+          new NetError(
+            "timeout",
+            `Cannot connect to ${formatTarget(target)}: no connection within ${connectTimeoutMs} ms`,
+          ),
+        );
+      }, connectTimeoutMs);
+      const signal = AbortSignal.any([context.signal, deadline.signal]);
+      try {
+        const addresses = target.kind === "domain"
+          ? interleaveFamilies(await resolveTarget(options.resolver, target.host, signal))
+          : [target.host];
+        const connection = await raceConnect(addresses, signal, attemptDelayMs, (address, attempt) => {
+          const { runtime, localHost } = runtimeFor(address, context.localHost);
+          return runtime.connect({
+            host: address,
+            port: target.port,
+            signal: attempt,
+            ...(localHost === undefined ? {} : { localHost }),
+          });
+        }).catch((error: unknown) => {
+          throw target.kind === "domain" ? nameDialError(target, addresses.length, error) : error;
+        });
+        return { connection, rest: new Uint8Array(0), bound: targetFromAddress(connection.local) };
+      } catch (error) {
+        throw dialError(target, signal, error);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/**
+ * Orders addresses RFC 8305 style: alternate families, starting with the
+ * family of the first address, keeping the resolver's order within a family.
+ */
+export function interleaveFamilies(addresses: readonly string[]): string[] {
+  const first = addresses[0];
+  if (first === undefined) return [];
+  const firstFamily = isIP(first);
+  const preferred = addresses.filter((address) => isIP(address) === firstFamily);
+  const other = addresses.filter((address) => isIP(address) !== firstFamily);
+  const ordered: string[] = [];
+  for (let i = 0; i < Math.max(preferred.length, other.length); i++) {
+    const a = preferred[i];
+    const b = other[i];
+    if (a !== undefined) ordered.push(a);
+    if (b !== undefined) ordered.push(b);
+  }
+  return ordered;
+}
+
+async function resolveTarget(resolver: Resolver, host: string, signal: AbortSignal): Promise<string[]> {
+  const addresses = await resolver.resolve(host, signal);
+  if (addresses.length === 0) throw new NetError("not_found", `Cannot resolve ${host}: no addresses`);
+  return addresses;
+}
+
+/**
+ * Starts one attempt per address, the next after `delayMs` or when the
+ * previous fails; resolves with the first connection and aborts or closes
+ * the rest. Rejects with the most telling error when all fail.
+ */
+function raceConnect(
+  addresses: readonly string[],
+  signal: AbortSignal,
+  delayMs: number,
+  connect: (address: string, signal: AbortSignal) => Promise<Connection>,
+): Promise<Connection> {
+  return new Promise<Connection>((resolve, reject) => {
+    const attempts: AbortController[] = [];
+    const errors: unknown[] = [];
+    let next = 0;
+    let pending = 0;
+    let done = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+
+    function settle(): void {
+      done = true;
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      for (const attempt of attempts) attempt.abort();
+    }
+    function onAbort(): void {
+      if (done) return;
+      settle();
+      reject(signal.reason);
+    }
+    function launch(): void {
+      clearTimeout(timer);
+      const address = addresses[next++];
+      if (done || address === undefined) return;
+      const attempt = new AbortController();
+      attempts.push(attempt);
+      pending++;
+      let started: Promise<Connection>;
+      try {
+        started = connect(address, AbortSignal.any([signal, attempt.signal]));
+      } catch (error) {
+        started = Promise.reject(error);
+      }
+      started.then(
+        (connection) => {
+          pending--;
+          if (done) {
+            connection.close();
+            return;
+          }
+          settle();
+          resolve(connection);
+        },
+        (error: unknown) => {
+          pending--;
+          if (done) return;
+          errors.push(error);
+          if (next < addresses.length) {
+            launch();
+          } else if (pending === 0) {
+            settle();
+            reject(mostTelling(errors));
+          }
+        },
+      );
+      if (next < addresses.length) timer = setTimeout(launch, delayMs);
+    }
+
+    signal.addEventListener("abort", onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    else launch();
+  });
+}
+
+/** A refusal says most (something listens there, but not for us); otherwise the last failure. */
+function mostTelling(errors: readonly unknown[]): unknown {
+  return errors.find((error) => error instanceof NetError && error.code === "refused") ??
+    errors[errors.length - 1];
+}
+
+/**
+ * Names the target in a failure to connect to one of its addresses:
+ * "Cannot connect to example.com:80 (2 addresses tried): 192.0.2.1:80: connection refused".
+ */
+function nameDialError(target: Target, tried: number, error: unknown): unknown {
+  if (!(error instanceof NetError) || error.code === "aborted") return error;
+  const detail = error.message.replace(/^Cannot connect to /, "");
+  const count = tried > 1 ? ` (${tried} addresses tried)` : "";
+  return new NetError(error.code, `Cannot connect to ${formatTarget(target)}${count}: ${detail}`, {
+    cause: error,
+  });
+}
+
+function dialError(target: Target, signal: AbortSignal, error: unknown): NetError {
+  if (signal.aborted && error === signal.reason) {
+    return error instanceof NetError
+      ? error
+      : new NetError("aborted", `Cannot connect to ${formatTarget(target)}: aborted`, { cause: error });
+  }
+  if (error instanceof NetError) {
+    if (error.code === "not_found" || error.message.startsWith("Cannot ")) return error;
+    return new NetError(error.code, `Cannot connect to ${formatTarget(target)}: ${error.message}`, {
+      cause: error,
+    });
+  }
+  return new NetError(
+    "other",
+    `Cannot connect to ${formatTarget(target)}: ${error instanceof Error ? error.message : String(error)}`,
+    { cause: error },
+  );
+}
