@@ -1,0 +1,198 @@
+/**
+ * The command line: srelay(8)'s options plus srelay's own long options,
+ * parsed with `node:util` `parseArgs` into one typed value.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type { LogLevel } from "@logtape/logtape";
+import { type ListenAddress, parseListenAddress } from "./listen_address.ts";
+
+/** The compiled-in default route table, as in srelay. */
+export const DEFAULT_CONFIG_FILE = "/usr/local/etc/srelay.conf";
+
+/** Everything the command line can say. */
+export interface CliOptions {
+  readonly listen: readonly ListenAddress[];
+  /** `-c`; `explicit` is false when the default path is used. */
+  readonly config: { readonly path: string; readonly explicit: boolean };
+  readonly passwdFile: string | null;
+  /** `-m`: 0 = unlimited. */
+  readonly maxSessions: number;
+  /** `-o` in milliseconds: 0 = no idle timeout. */
+  readonly idleTimeoutMs: number;
+  readonly pidFile: string | null;
+  readonly authMethods: readonly ("none" | "password")[];
+  readonly foreground: boolean;
+  readonly reverseLookup: boolean;
+  readonly syslog: boolean;
+  readonly bindAnyPort: boolean;
+  readonly sameInterface: boolean;
+  readonly sourceAddress: string | null;
+  readonly io: "native" | "node";
+  readonly logFormat: "text" | "json";
+  readonly logLevel: LogLevel;
+  readonly logFile: string | null;
+  readonly syslogAddress: { readonly host: string; readonly port: number };
+  readonly checkConfig: boolean;
+  readonly workers: number;
+  readonly graceMs: number;
+  readonly connectTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+  readonly routeDns: boolean;
+  readonly showVersion: boolean;
+  readonly showHelp: boolean;
+}
+
+/** A command-line mistake: printed with a usage hint, exit code 2. */
+export class UsageError extends TypeError {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warning", "error", "fatal"];
+
+const SPEC = {
+  config: { type: "string", short: "c" },
+  interface: { type: "string", short: "i", multiple: true },
+  "max-sessions": { type: "string", short: "m" },
+  "idle-timeout": { type: "string", short: "o" },
+  "pid-file": { type: "string", short: "p" },
+  "passwd-file": { type: "string", short: "u" },
+  auth: { type: "string", short: "a", multiple: true },
+  foreground: { type: "boolean", short: "f" },
+  "reverse-lookup": { type: "boolean", short: "r" },
+  syslog: { type: "boolean", short: "s" },
+  "no-threads": { type: "boolean", short: "t" },
+  "bind-any-port": { type: "boolean", short: "b" },
+  "same-interface": { type: "boolean", short: "g" },
+  "source-address": { type: "string", short: "x" },
+  "outbound-address": { type: "string", short: "J" },
+  version: { type: "boolean", short: "v" },
+  "version-upper": { type: "boolean", short: "V" },
+  help: { type: "boolean", short: "h" },
+  "help-question": { type: "boolean", short: "?" },
+  io: { type: "string" },
+  "log-format": { type: "string" },
+  "log-level": { type: "string" },
+  "log-file": { type: "string" },
+  "syslog-address": { type: "string" },
+  "check-config": { type: "boolean" },
+  check: { type: "boolean" },
+  workers: { type: "string" },
+  grace: { type: "string" },
+  "connect-timeout": { type: "string" },
+  "handshake-timeout": { type: "string" },
+  "no-route-dns": { type: "boolean" },
+} as const;
+
+function number(name: string, text: string | undefined, fallback: number, options: {
+  integer?: boolean;
+  min?: number;
+  max?: number;
+} = {}): number {
+  if (text === undefined) return fallback;
+  const pattern = options.integer ? /^\d+$/ : /^\d+(\.\d+)?$|^\.\d+$/;
+  const value = Number(text);
+  if (!pattern.test(text) || !Number.isFinite(value)) {
+    throw new UsageError(`Invalid value for ${name}: '${text}' is not a ${options.integer ? "whole " : ""}number`);
+  }
+  if (options.min !== undefined && value < options.min) {
+    throw new UsageError(`Invalid value for ${name}: ${text} is below ${options.min}`);
+  }
+  if (options.max !== undefined && value > options.max) {
+    throw new UsageError(`Invalid value for ${name}: ${text} is above ${options.max}`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(name: string, text: string | undefined, allowed: readonly T[], fallback: T): T {
+  if (text === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(text)) {
+    throw new UsageError(`Invalid value for ${name}: '${text}' (expected ${allowed.join(", ")})`);
+  }
+  return text as T;
+}
+
+function authMethods(values: readonly string[] | undefined): ("none" | "password")[] {
+  if (values === undefined) return ["none"];
+  const methods: ("none" | "password")[] = [];
+  for (const value of values) {
+    for (const letter of value) {
+      const method = letter === "n" ? "none" : letter === "p" ? "password" : null;
+      if (method === null) throw new UsageError(`Invalid value for -a: '${letter}' (expected n or p)`);
+      if (!methods.includes(method)) methods.push(method);
+    }
+  }
+  return methods;
+}
+
+function hostPort(name: string, text: string | undefined, fallback: { host: string; port: number }) {
+  if (text === undefined) return fallback;
+  try {
+    const spec = parseListenAddress(text);
+    return { host: spec.host ?? fallback.host, port: text.includes(":") ? spec.port : fallback.port };
+  } catch (error) {
+    throw new UsageError(`Invalid value for ${name}: ${(error as Error).message}`);
+  }
+}
+
+/** Parses argv (without the program name). Throws `UsageError` on any mistake. */
+export function parseCliOptions(argv: readonly string[]): CliOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options: SPEC, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/\. To specify a positional.*$/s, ""));
+  }
+  const listen: ListenAddress[] = [];
+  for (const text of values.interface ?? []) {
+    try {
+      listen.push(parseListenAddress(text));
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
+  const sourceAddress = values["source-address"] ?? values["outbound-address"] ?? null;
+  if (values["source-address"] !== undefined && values["outbound-address"] !== undefined) {
+    throw new UsageError("Options -x and -J both set the outbound source address: give only one");
+  }
+  if (sourceAddress !== null && values["same-interface"]) {
+    throw new UsageError("Options -g and -x/-J both choose the outbound source address: give only one");
+  }
+  return {
+    listen: listen.length > 0 ? listen : [{ host: null, port: 1080 }],
+    config: {
+      path: values.config ?? DEFAULT_CONFIG_FILE,
+      explicit: values.config !== undefined,
+    },
+    passwdFile: values["passwd-file"] ?? null,
+    maxSessions: number("-m", values["max-sessions"], 0, { integer: true }),
+    idleTimeoutMs: Math.round(number("-o", values["idle-timeout"], 0) * 60_000),
+    pidFile: values["pid-file"] ?? null,
+    authMethods: authMethods(values.auth),
+    foreground: values.foreground ?? false,
+    reverseLookup: values["reverse-lookup"] ?? false,
+    syslog: values.syslog ?? false,
+    bindAnyPort: values["bind-any-port"] ?? false,
+    sameInterface: values["same-interface"] ?? false,
+    sourceAddress,
+    io: oneOf("--io", values.io, ["native", "node"], "native"),
+    logFormat: oneOf("--log-format", values["log-format"], ["text", "json"], "text"),
+    logLevel: oneOf("--log-level", values["log-level"], LOG_LEVELS, "info"),
+    logFile: values["log-file"] ?? null,
+    syslogAddress: hostPort("--syslog-address", values["syslog-address"], { host: "127.0.0.1", port: 514 }),
+    checkConfig: (values["check-config"] ?? false) || (values.check ?? false),
+    workers: number("--workers", values.workers, 1, { integer: true, min: 1, max: 256 }),
+    graceMs: Math.round(number("--grace", values.grace, 10) * 1000),
+    connectTimeoutMs: Math.round(number("--connect-timeout", values["connect-timeout"], 30, { min: 0.001 }) * 1000),
+    handshakeTimeoutMs: Math.round(
+      number("--handshake-timeout", values["handshake-timeout"], 30, { min: 0.001 }) * 1000,
+    ),
+    routeDns: !(values["no-route-dns"] ?? false),
+    showVersion: (values.version ?? false) || (values["version-upper"] ?? false),
+    showHelp: (values.help ?? false) || (values["help-question"] ?? false),
+  };
+}

@@ -1,0 +1,78 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { DEFAULT_CONFIG_FILE, parseCliOptions, UsageError } from "./options.ts";
+
+describe("parseCliOptions()", () => {
+  test("defaults match srelay: every address on 1080, no idle timeout, no auth", () => {
+    const options = parseCliOptions([]);
+    assert.deepEqual(options.listen, [{ host: null, port: 1080 }]);
+    assert.equal(options.idleTimeoutMs, 0);
+    assert.equal(options.maxSessions, 0);
+    assert.deepEqual(options.authMethods, ["none"]);
+    assert.deepEqual(options.config, { path: DEFAULT_CONFIG_FILE, explicit: false });
+    assert.equal(options.foreground, false);
+    assert.equal(options.handshakeTimeoutMs, 30_000);
+    assert.equal(options.io, "native");
+  });
+
+  test("reads every srelay option", () => {
+    const options = parseCliOptions([
+      "-c", "/tmp/s.conf", "-i", "127.0.0.1:0", "-i", "[::1]:9", "-m", "50", "-o", "1.5",
+      "-p", "/tmp/pid", "-u", "/tmp/pw", "-f", "-r", "-s", "-t", "-b", "-g",
+    ]);
+    assert.deepEqual(options.listen, [{ host: "127.0.0.1", port: 0 }, { host: "::1", port: 9 }]);
+    assert.deepEqual(options.config, { path: "/tmp/s.conf", explicit: true });
+    assert.equal(options.maxSessions, 50);
+    assert.equal(options.idleTimeoutMs, 90_000);
+    assert.equal(options.pidFile, "/tmp/pid");
+    assert.equal(options.passwdFile, "/tmp/pw");
+    assert.equal(options.foreground && options.reverseLookup && options.syslog, true);
+    assert.equal(options.bindAnyPort && options.sameInterface, true);
+  });
+
+  test("-v, -V, -h and -? are recognised", () => {
+    assert.equal(parseCliOptions(["-v"]).showVersion, true);
+    assert.equal(parseCliOptions(["-V"]).showVersion, true);
+    assert.equal(parseCliOptions(["-h"]).showHelp, true);
+    assert.equal(parseCliOptions(["-?"]).showHelp, true);
+  });
+
+  test("-a takes n, p or both", () => {
+    assert.deepEqual(parseCliOptions(["-a", "p"]).authMethods, ["password"]);
+    assert.deepEqual(parseCliOptions(["-a", "np"]).authMethods, ["none", "password"]);
+  });
+
+  test("long options", () => {
+    const options = parseCliOptions(["--log-format", "json", "--log-level", "debug", "--io", "node", "--workers", "2"]);
+    assert.equal(options.logFormat, "json");
+    assert.equal(options.logLevel, "debug");
+    assert.equal(options.io, "node");
+    assert.equal(options.workers, 2);
+    assert.equal(parseCliOptions(["--check"]).checkConfig, true);
+    assert.equal(parseCliOptions(["-x", "127.0.0.2"]).sourceAddress, "127.0.0.2");
+    assert.equal(parseCliOptions(["-J", "127.0.0.3"]).sourceAddress, "127.0.0.3");
+  });
+
+  const mistakes: Array<[string[], RegExp]> = [
+    [["-z"], /Unknown option '-z'/],
+    [["-i"], /argument missing/],
+    [["-o", "ten"], /Invalid value for -o: 'ten' is not a number/],
+    [["-o", "-1"], /-o/],
+    [["-m", "1.5"], /Invalid value for -m: '1.5' is not a whole number/],
+    [["-a", "x"], /Invalid value for -a: 'x' \(expected n or p\)/],
+    [["-i", "1.2.3.4:99999"], /Cannot parse -i '1\.2\.3\.4:99999'/],
+    [["--log-format", "xml"], /Invalid value for --log-format: 'xml' \(expected text, json\)/],
+    [["--workers", "0"], /Invalid value for --workers: 0 is below 1/],
+    [["extra"], /positional|Unexpected argument/i],
+    [["-g", "-x", "127.0.0.1"], /give only one/],
+  ];
+  for (const [argv, message] of mistakes) {
+    test(`rejects ${argv.join(" ")}`, () => {
+      assert.throws(() => parseCliOptions(argv), (error: Error) => {
+        assert.ok(error instanceof UsageError);
+        assert.match(error.message, message);
+        return true;
+      });
+    });
+  }
+});

@@ -1,0 +1,23 @@
+/**
+ * Entry point for Bun (`bun src/entry/bun.ts`, and `bun build --compile`).
+ *
+ * @module
+ */
+import { run } from "../main.ts";
+import { bunApi } from "../runtime/_bun_api.ts";
+import { bunRuntime } from "../runtime/bun.ts";
+import { nodeRuntime } from "../runtime/node.ts";
+
+const { main } = bunApi();
+const compiled = main.startsWith("/$bunfs/") || main.startsWith("B:/~BUN/");
+
+const code = await run(
+  {
+    name: "bun",
+    loadNativeRuntime: () => Promise.resolve(bunRuntime),
+    loadNodeRuntime: () => Promise.resolve(nodeRuntime),
+    selfCommand: compiled ? [process.execPath] : [process.execPath, main],
+  },
+  process.argv.slice(2),
+);
+process.exit(code);

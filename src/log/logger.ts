@@ -1,0 +1,105 @@
+/**
+ * Logging set-up on LogTape: where lines go (stderr, syslog, a file), how they
+ * look (srelay-style text or JSON lines) and from which level. The rest of
+ * the code only calls `getLogger(["srelay", ...])`.
+ *
+ * @module
+ */
+import { hostname } from "node:os";
+import {
+  configure,
+  dispose,
+  getJsonLinesFormatter,
+  type LogLevel,
+  type LogRecord,
+  type Sink,
+} from "@logtape/logtape";
+import { getFileSink } from "@logtape/file";
+import { getSyslogSink } from "@logtape/syslog";
+
+/** Where log lines are written. */
+export type LogDestination =
+  | { readonly kind: "stderr" }
+  | { readonly kind: "syslog"; readonly host: string; readonly port: number }
+  | { readonly kind: "file"; readonly path: string }
+  | { readonly kind: "none" };
+
+/** How log lines are written. */
+export interface LogSettings {
+  readonly destination: LogDestination;
+  readonly format: "text" | "json";
+  readonly level: LogLevel;
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+function pad2(value: number): string {
+  return value < 10 ? `0${value}` : String(value);
+}
+
+/**
+ * Formats a record like srelay's foreground log: `Nov 25 15:27:24 host srelay[pid]: message`,
+ * with the level named for warnings and errors.
+ */
+export function formatTextRecord(record: LogRecord, host = hostname(), pid = process.pid): string {
+  const time = new Date(record.timestamp);
+  const day = String(time.getDate()).padStart(2, " ");
+  const stamp = `${MONTHS[time.getMonth()]} ${day} ${pad2(time.getHours())}:${pad2(time.getMinutes())}:${
+    pad2(time.getSeconds())
+  }`;
+  let message = "";
+  for (let i = 0; i < record.message.length; i++) {
+    const part = record.message[i];
+    message += i % 2 === 0 ? String(part) : typeof part === "string" ? part : JSON.stringify(part);
+  }
+  const level = record.level === "warning" || record.level === "error" || record.level === "fatal"
+    ? `${record.level}: `
+    : "";
+  return `${stamp} ${host} srelay[${pid}]: ${level}${message}\n`;
+}
+
+function stderrSink(format: (record: LogRecord) => string): Sink {
+  return (record) => {
+    process.stderr.write(format(record));
+  };
+}
+
+/** Configures LogTape for the server. Call once at start-up, before logging. */
+export async function setupLogging(settings: LogSettings): Promise<void> {
+  const json = getJsonLinesFormatter({ properties: "flatten", message: "rendered" });
+  const text = (record: LogRecord) => formatTextRecord(record);
+  const formatter = settings.format === "json" ? json : text;
+  let sink: Sink;
+  switch (settings.destination.kind) {
+    case "stderr":
+      sink = stderrSink(formatter);
+      break;
+    case "file":
+      sink = getFileSink(settings.destination.path, { formatter, lazy: true });
+      break;
+    case "syslog":
+      sink = getSyslogSink({
+        hostname: settings.destination.host,
+        port: settings.destination.port,
+        appName: "srelay",
+        facility: "daemon",
+      });
+      break;
+    case "none":
+      sink = () => {};
+      break;
+  }
+  await configure({
+    reset: true,
+    sinks: { main: sink },
+    loggers: [
+      { category: ["srelay"], lowestLevel: settings.level, sinks: ["main"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["main"] },
+    ],
+  });
+}
+
+/** Flushes and closes the sinks (file and syslog sinks hold resources). */
+export async function shutdownLogging(): Promise<void> {
+  await dispose();
+}

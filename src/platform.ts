@@ -1,0 +1,19 @@
+/**
+ * What an entry point tells the core about the runtime it runs on. The core
+ * never detects the runtime itself: `src/entry/<runtime>.ts` builds this.
+ *
+ * @module
+ */
+import type { NetRuntime } from "./runtime/types.ts";
+
+/** The runtime-specific pieces the core needs. */
+export interface Platform {
+  /** The hosting runtime, for messages. */
+  readonly name: "deno" | "bun";
+  /** Loads the runtime's own socket adapter. */
+  loadNativeRuntime(): Promise<NetRuntime>;
+  /** Loads the node:net socket adapter. */
+  loadNodeRuntime(): Promise<NetRuntime>;
+  /** The command that starts this same program again (arguments follow). */
+  readonly selfCommand: readonly string[];
+}

@@ -1,0 +1,33 @@
+/**
+ * The routing seam: for each request the server asks a `Router` which
+ * `Dialer` reaches the target (direct, or a chain of next hops).
+ *
+ * @module
+ */
+import type { Target } from "../protocol/target.ts";
+import type { NetAddress } from "../runtime/types.ts";
+import type { Dialer } from "../upstream/dialer.ts";
+
+/** What the router sees of a request. */
+export interface RouteRequest {
+  readonly target: Target;
+  readonly command: "connect" | "bind" | "udp";
+  readonly client: NetAddress;
+}
+
+/** The way to a target, and how to name it in logs (`direct`, `relay=h1:p1,h2:p2`). */
+export interface RouteChoice {
+  readonly dialer: Dialer;
+  readonly description: string;
+}
+
+/** Chooses the route for each request. */
+export interface Router {
+  choose(request: RouteRequest): Promise<RouteChoice>;
+}
+
+/** A router that sends everything through one dialer (no srelay.conf). */
+export function directRouter(dialer: Dialer): Router {
+  const choice: RouteChoice = { dialer, description: "direct" };
+  return { choose: () => Promise.resolve(choice) };
+}
