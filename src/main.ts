@@ -7,8 +7,11 @@
 import { unlinkSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { getLogger, type Logger } from "@logtape/logtape";
-import { detach, isDaemonChild, READY_LINE } from "./cli/daemon.ts";
+import { detach, isDaemonChild } from "./cli/daemon.ts";
+import { READY_LINE } from "./cli/ready_child.ts";
+import { superviseWorkers, workerListenAddresses, workerNumber } from "./cli/workers.ts";
 import { helpText, USAGE_HINT } from "./cli/help.ts";
+import { parseListenAddress } from "./cli/listen_address.ts";
 import { type CliOptions, parseCliOptions, UsageError } from "./cli/options.ts";
 import { type LogDestination, setupLogging, shutdownLogging } from "./log/logger.ts";
 import type { Platform } from "./platform.ts";
@@ -27,9 +30,17 @@ import { formatAddress } from "./server/session_context.ts";
 import { createDirectDialer } from "./upstream/direct_dialer.ts";
 import { VERSION } from "./version.ts";
 
-/** Where the process prints what the user must see (the daemon child has only stdout). */
+/**
+ * True in a process whose parent reads its stdout until `READY_LINE`
+ * (the background child and workers): everything it must say goes there.
+ */
+function reportsToParent(): boolean {
+  return isDaemonChild() || workerNumber() > 0;
+}
+
+/** Prints what the user must see: errors on stderr, unless a parent reads stdout. */
 function report(text: string, isError = false): void {
-  (isError && !isDaemonChild() ? process.stderr : process.stdout).write(`${text}\n`);
+  (isError && !reportsToParent() ? process.stderr : process.stdout).write(`${text}\n`);
 }
 
 function logDestination(options: CliOptions): LogDestination {
@@ -45,7 +56,8 @@ function isLoopback(host: string): boolean {
 /** Listens on every address one `-i` value names; a failure is fatal (srelay only warned). */
 async function listenAll(server: SocksServer, options: CliOptions, resolver: Resolver): Promise<string[]> {
   const lines: string[] = [];
-  for (const spec of options.listen) {
+  const assigned = workerListenAddresses()?.map(parseListenAddress);
+  for (const spec of assigned ?? options.listen) {
     if (spec.host === null) {
       try {
         const address = await server.listen("::", spec.port);
@@ -96,6 +108,58 @@ function checkConfig(options: CliOptions): number {
   else report(`# ${options.config.path}: ${load.rules.length} rules, first match wins; hops in travel order`);
   report(formatRouteTable(load.rules));
   return 0;
+}
+
+function writePidFile(options: CliOptions, logger: Logger): void {
+  if (options.pidFile === null) return;
+  try {
+    writeFileSync(options.pidFile, `${process.pid}\n`);
+  } catch (error) {
+    logger.error("Cannot write PID file {file}: {error}", { file: options.pidFile, error: (error as Error).message });
+  }
+}
+
+function removePidFile(options: CliOptions): void {
+  if (options.pidFile === null) return;
+  try {
+    unlinkSync(options.pidFile);
+  } catch {
+    // Already gone: nothing to remove.
+  }
+}
+
+/** `--workers N` in the supervising process: start the workers and wait for them. */
+async function runWorkers(
+  platform: Platform,
+  argv: readonly string[],
+  options: CliOptions,
+  runtime: NetRuntime,
+): Promise<number> {
+  const logger = getLogger(["srelay"]);
+  if (!runtime.canReusePort) {
+    report(
+      `srelay: --workers needs SO_REUSEPORT, which the ${runtime.name} socket layer does not offer on ${process.platform}`,
+      true,
+    );
+    await shutdownLogging();
+    return 2;
+  }
+  let group;
+  try {
+    group = await superviseWorkers(platform.selfCommand, argv, options.workers, logger);
+  } catch (error) {
+    report(`srelay: cannot start ${options.workers} workers: ${(error as Error).message}`, true);
+    await shutdownLogging();
+    return 1;
+  }
+  for (const line of group.lines) report(line);
+  writePidFile(options, logger);
+  if (reportsToParent()) report(READY_LINE);
+  const code = await group.stopped;
+  removePidFile(options);
+  logger.info("Stopped");
+  await shutdownLogging();
+  return code;
 }
 
 /** Runs srelay with `argv` (without the program name) and resolves to the exit code. */
@@ -149,6 +213,7 @@ export async function run(platform: Platform, argv: readonly string[]): Promise<
     report(`srelay: cannot load the socket layer: ${(error as Error).message}`, true);
     return 1;
   }
+  if (options.workers > 1 && workerNumber() === 0) return runWorkers(platform, argv, options, runtime);
   const resolver = createResolver();
   const dialer = createDirectDialer({
     runtime,
@@ -181,6 +246,7 @@ export async function run(platform: Platform, argv: readonly string[]): Promise<
     logger: getLogger(["srelay", "session"]),
     maxSessions: options.maxSessions,
     labelClient: labelClients(options),
+    reusePort: workerNumber() > 0,
   });
   let lines: string[];
   try {
@@ -199,21 +265,16 @@ export async function run(platform: Platform, argv: readonly string[]): Promise<
       { addresses: open.map(formatAddress).join(", ") },
     );
   }
-  logger.info("srelay {version} started on {runtime} ({io} sockets), max sessions {max}, idle timeout {idle}", {
+  logger.info("srelay {version} {role} started on {runtime} ({io} sockets), max sessions {max}, idle timeout {idle}", {
+    role: workerNumber() > 0 ? `worker ${workerNumber()}/${options.workers}` : "server",
     version: VERSION,
     runtime: platform.name,
     io: runtime.name,
     max: options.maxSessions === 0 ? "unlimited" : options.maxSessions,
     idle: options.idleTimeoutMs === 0 ? "none" : `${options.idleTimeoutMs / 1000} s`,
   });
-  if (options.pidFile !== null) {
-    try {
-      writeFileSync(options.pidFile, `${process.pid}\n`);
-    } catch (error) {
-      logger.error("Cannot write PID file {file}: {error}", { file: options.pidFile, error: (error as Error).message });
-    }
-  }
-  if (isDaemonChild()) report(READY_LINE);
+  if (workerNumber() === 0) writePidFile(options, logger);
+  if (reportsToParent()) report(READY_LINE);
   return await new Promise<number>((resolve) => {
     let stopping = false;
     const stop = async (signal: string) => {
@@ -225,13 +286,7 @@ export async function run(platform: Platform, argv: readonly string[]): Promise<
         active: server.activeSessions,
       });
       await server.shutdown(options.graceMs);
-      if (options.pidFile !== null) {
-        try {
-          unlinkSync(options.pidFile);
-        } catch {
-          // The PID file may already be gone; nothing to do.
-        }
-      }
+      if (workerNumber() === 0) removePidFile(options);
       logger.info("Stopped");
       await shutdownLogging();
       resolve(0);

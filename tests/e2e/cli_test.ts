@@ -171,6 +171,34 @@ for (const { mode, skip } of serverModes()) {
       }
     });
 
+    test("--workers 2 shares one port between two processes and spreads sessions", { skip }, async () => {
+      const server = await startServer(mode, ["-i", "127.0.0.1:0", "--workers", "2"]);
+      try {
+        const pids = server.output().match(/2 workers share 127\.0\.0\.1:\d+: PIDs (\d+), (\d+)/);
+        assert.ok(pids, server.output());
+        for (let i = 0; i < 40; i++) {
+          const client = await openClient("127.0.0.1", server.port);
+          client.send([...socks5ConnectBytes("127.0.0.1", echo.port), 0x41]);
+          await client.read(13);
+          client.close();
+        }
+        const served = new Set<string>();
+        const done = /srelay\[(\d+)\]: 127\.0\.0\.1:\d+ 5-CON /g;
+        assert.equal(
+          await waitUntil(() => {
+            for (const match of server.output().matchAll(done)) served.add(match[1]!);
+            return served.size === 2;
+          }, 5000),
+          true,
+          `both workers served sessions: ${[...served]}`,
+        );
+        assert.deepEqual([...served].sort(), [pids[1]!, pids[2]!].sort());
+      } finally {
+        await server.stop();
+      }
+      assert.match(server.output(), /srelay\[\d+\]: Stopped\n[\s\S]*Stopped\n[\s\S]*Stopped\n/);
+    });
+
     test("SIGTERM lets a running session finish, then exits 0", { skip }, async () => {
       const server = await startServer(mode, ["-i", "127.0.0.1:0", "--grace", "10"]);
       const client = await openClient("127.0.0.1", server.port);

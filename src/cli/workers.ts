@@ -1,0 +1,112 @@
+/**
+ * `--workers N`: N server processes sharing the listening ports through
+ * SO_REUSEPORT, so the kernel spreads connections over all cores. The
+ * supervisor starts worker 1, reads the addresses it bound (port 0 resolved),
+ * starts the others on exactly those addresses, forwards SIGHUP, SIGTERM and
+ * SIGINT, and restarts a worker that dies unexpectedly.
+ *
+ * @module
+ */
+import type { ChildProcess } from "node:child_process";
+import type { Logger } from "@logtape/logtape";
+import { spawnUntilReady } from "./ready_child.ts";
+
+/** Environment variable holding a worker's number (1..N); absent outside workers. */
+export const WORKER_ENV = "SRELAY_WORKER";
+
+/** Environment variable with the addresses workers 2..N bind, space-separated `-i` forms. */
+export const WORKER_LISTEN_ENV = "SRELAY_WORKER_LISTEN";
+
+/** The worker number of this process, or 0 when it is not a worker. */
+export function workerNumber(): number {
+  return Number(process.env[WORKER_ENV] ?? "0");
+}
+
+/** The addresses a worker must bind instead of its `-i` options, if the supervisor set them. */
+export function workerListenAddresses(): string[] | null {
+  const value = process.env[WORKER_LISTEN_ENV];
+  return value === undefined || value === "" ? null : value.split(" ");
+}
+
+/** A running group of workers. */
+export interface WorkerGroup {
+  /** Start-up lines of worker 1 (the bound addresses). */
+  readonly lines: readonly string[];
+  /** Resolves with 0 once every worker exited after `stop`. */
+  readonly stopped: Promise<number>;
+}
+
+const RESTART_DELAY_MS = 1000;
+
+/** Starts `count` workers and supervises them until SIGTERM or SIGINT. */
+export async function superviseWorkers(
+  command: readonly string[],
+  argv: readonly string[],
+  count: number,
+  logger: Logger,
+): Promise<WorkerGroup> {
+  const start = (number: number, listen: string | null) =>
+    spawnUntilReady(command, argv, {
+      env: { [WORKER_ENV]: String(number), ...(listen === null ? {} : { [WORKER_LISTEN_ENV]: listen }) },
+      detached: false,
+      stderr: "inherit",
+    });
+  const first = await start(1, null);
+  const listen = first.lines.map((line) => line.match(/listening on (\S+)/)?.[1]).filter(Boolean).join(" ");
+  const workers = new Map<number, ChildProcess>([[1, first.child]]);
+  try {
+    for (let number = 2; number <= count; number++) workers.set(number, (await start(number, listen)).child);
+  } catch (error) {
+    for (const child of workers.values()) child.kill("SIGTERM");
+    throw error;
+  }
+  let stopping = false;
+  let resolveStopped: (code: number) => void = () => {};
+  const stopped = new Promise<number>((resolve) => {
+    resolveStopped = resolve;
+  });
+  const watch = (number: number, child: ChildProcess) => {
+    child.on("exit", (code, signal) => {
+      workers.delete(number);
+      if (stopping) {
+        if (workers.size === 0) resolveStopped(0);
+        return;
+      }
+      logger.error("Worker {number} (PID {pid}) exited ({how}); restarting it", {
+        number,
+        pid: child.pid,
+        how: signal ?? `code ${code}`,
+      });
+      setTimeout(() => {
+        if (stopping) return;
+        start(number, listen).then(
+          (restarted) => {
+            workers.set(number, restarted.child);
+            watch(number, restarted.child);
+          },
+          (error: Error) => logger.error("Cannot restart worker {number}: {error}", { number, error: error.message }),
+        );
+      }, RESTART_DELAY_MS);
+    });
+  };
+  for (const [number, child] of workers) watch(number, child);
+  const forward = (signal: NodeJS.Signals) => {
+    for (const child of workers.values()) child.kill(signal);
+  };
+  process.on("SIGHUP", () => forward("SIGHUP"));
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info("{signal} received: stopping {count} workers", { signal, count: workers.size });
+    if (workers.size === 0) resolveStopped(0);
+    forward("SIGTERM");
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  logger.info("{count} workers share {listen}: PIDs {pids}", {
+    count,
+    listen,
+    pids: [...workers.values()].map((child) => child.pid).join(", "),
+  });
+  return { lines: first.lines, stopped };
+}
