@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCommand } from "../helpers/run_command.ts";
 import { openClient, socks5ConnectBytes } from "../helpers/socks_client.ts";
-import { type RunningServer, serverCommand, serverModes, startServer } from "../helpers/srelay_process.ts";
+import { serverCommand, serverModes, startServer } from "../helpers/srelay_process.ts";
 import { startEchoServer, type TestServer } from "../helpers/targets.ts";
 
 function isAlive(pid: number): boolean {
