@@ -181,6 +181,10 @@ class Session {
     if (this.#done) return;
     target.setHandlers(this.#handlers(this.#down, false));
     if (this.#done) return;
+    // The handshake may have paused a side (its inbox was full); flow starts
+    // now unless the early data already filled the other side.
+    if (!this.#up.waiting) client.resume();
+    if (!this.#down.waiting) target.resume();
     if (client.closed) this.#sideClosed(true, undefined);
     if (target.closed) this.#sideClosed(false, undefined);
     this.check();

@@ -127,6 +127,19 @@ for (const { mode, skip } of serverModes()) {
       client.close();
     });
 
+    test("256 KiB pipelined behind the request (more than the handshake buffers) all arrive", { skip }, async () => {
+      const early = patternBytes(256 * 1024);
+      const request = Uint8Array.from(socks5ConnectBytes("127.0.0.1", echo4.port));
+      const client = await openClient("127.0.0.1", server.port);
+      const both = new Uint8Array(request.length + early.length);
+      both.set(request);
+      both.set(early, request.length);
+      client.socket.write(both);
+      await client.read(12);
+      assert.equal(sha256(await client.read(early.length, 10_000)), sha256(early));
+      client.close();
+    });
+
     test("BND.ADDR/BND.PORT is the outbound socket's local address", { skip }, async () => {
       const client = await openClient("127.0.0.1", server.port);
       client.send(socks5ConnectBytes("127.0.0.1", echo4.port));
