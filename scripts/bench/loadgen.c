@@ -1,0 +1,542 @@
+/*
+ * Load generator and target server for scripts/bench.ts.
+ *
+ * A relay written in JavaScript can move more than 1 GB/s on loopback, so
+ * the load has to come from C or the load generator is what gets measured.
+ * Everything here speaks IPv4 on loopback only.
+ *
+ *   loadgen target
+ *       Listens on 127.0.0.1 (ephemeral port), prints "port N", serves until
+ *       its stdin closes. A client first sends a 16-byte header: byte 0 is
+ *       'E' (echo everything that follows), 'C' (echo `n` bytes, then close)
+ *       or 'S' (source and sink: send `n` bytes, discard what arrives, close
+ *       once `n` bytes went each way); bytes 8..15 hold `n` (little-endian).
+ *       One epoll thread.
+ *   loadgen bulk PROXY TARGET STREAMS BYTES
+ *       STREAMS connections share BYTES each way ('S' mode), all flowing at
+ *       once; the clock starts once every stream has finished its handshake.
+ *   loadgen rate PROXY TARGET CONCURRENCY SECONDS MAX
+ *       CONCURRENCY threads loop: connect, SOCKS5 no-auth handshake, CONNECT,
+ *       echo 32 bytes, wait for the close; for SECONDS or MAX connections.
+ *   loadgen latency PROXY TARGET COUNT SECONDS
+ *       One session, COUNT sequential 64-byte echoes; p50/p99 round trip.
+ *   loadgen hold PROXY TARGET COUNT SECONDS
+ *       Opens COUNT idle sessions (each checked with a 1-byte echo), prints
+ *       "ready OPENED FAILED", holds them until stdin closes or SECONDS pass.
+ *
+ * Sessions end with the target closing first ('C' and 'S' modes): the side
+ * that closes first keeps the connection in TIME_WAIT, and there it holds
+ * the target's listening port rather than an ephemeral one. Thousands of
+ * TIME_WAIT ephemeral ports would starve servers that bind their outgoing
+ * sockets to port 0 before connecting (Dante does) on later measurements.
+ *
+ * PROXY is HOST:PORT of a SOCKS5 server, or "-" to connect to TARGET
+ * directly. The measuring commands print one JSON object on stdout.
+ * Every socket has 10 s send and receive timeouts, so no step waits forever.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IO_CHUNK (256 * 1024)
+#define HEADER_LEN 16
+#define ECHO_LEN 32
+#define PING_LEN 64
+#define IO_TIMEOUT_S 10
+
+static struct sockaddr_in proxy_addr, target_addr;
+static int direct;
+
+static void die(const char *what) {
+  fprintf(stderr, "loadgen: %s: %s\n", what, strerror(errno));
+  exit(2);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void parse_addr(const char *text, struct sockaddr_in *addr) {
+  char host[64];
+  const char *colon = strrchr(text, ':');
+  if (colon == NULL || (size_t)(colon - text) >= sizeof host) {
+    fprintf(stderr, "loadgen: cannot parse address %s: expected IPV4:PORT\n", text);
+    exit(2);
+  }
+  memcpy(host, text, (size_t)(colon - text));
+  host[colon - text] = 0;
+  memset(addr, 0, sizeof *addr);
+  addr->sin_family = AF_INET;
+  addr->sin_port = htons((uint16_t)atoi(colon + 1));
+  if (inet_pton(AF_INET, host, &addr->sin_addr) != 1) {
+    fprintf(stderr, "loadgen: cannot parse address %s: not an IPv4 literal\n", text);
+    exit(2);
+  }
+}
+
+static int write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static int read_exact(int fd, void *buf, size_t len) {
+  char *p = buf;
+  while (len > 0) {
+    ssize_t n = recv(fd, p, len, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Connects to the proxy (or the target when direct) and runs the SOCKS5
+ * no-auth CONNECT handshake to the target. Returns the socket or -1. */
+static int open_session(int nodelay) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  struct timeval tv = {IO_TIMEOUT_S, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (nodelay) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  const struct sockaddr_in *to = direct ? &target_addr : &proxy_addr;
+  if (connect(fd, (const struct sockaddr *)to, sizeof *to) < 0) goto fail;
+  if (direct) return fd;
+  unsigned char greeting[3] = {5, 1, 0}, choice[2];
+  if (write_all(fd, greeting, 3) < 0 || read_exact(fd, choice, 2) < 0) goto fail;
+  if (choice[0] != 5 || choice[1] != 0) goto fail;
+  unsigned char req[10] = {5, 1, 0, 1};
+  memcpy(req + 4, &target_addr.sin_addr, 4);
+  memcpy(req + 8, &target_addr.sin_port, 2);
+  unsigned char rep[262];
+  if (write_all(fd, req, 10) < 0 || read_exact(fd, rep, 4) < 0) goto fail;
+  if (rep[0] != 5 || rep[1] != 0) goto fail;
+  size_t rest;
+  if (rep[3] == 1) rest = 6;
+  else if (rep[3] == 4) rest = 18;
+  else if (rep[3] == 3) {
+    if (read_exact(fd, rep, 1) < 0) goto fail;
+    rest = (size_t)rep[0] + 2;
+  } else goto fail;
+  if (read_exact(fd, rep, rest) < 0) goto fail;
+  return fd;
+fail:
+  close(fd);
+  return -1;
+}
+
+static void make_header(unsigned char *hdr, char mode, uint64_t n) {
+  memset(hdr, 0, HEADER_LEN);
+  hdr[0] = (unsigned char)mode;
+  for (int i = 0; i < 8; i++) hdr[8 + i] = (unsigned char)(n >> (8 * i));
+}
+
+/* ---- target ---------------------------------------------------------- */
+
+struct conn {
+  unsigned char hdr[HEADER_LEN];
+  size_t hdr_len;
+  char mode; /* 0 until the header is complete */
+  uint64_t n, sent, received;
+  char *buf; /* echo bytes not yet written back */
+  size_t buf_len, buf_off;
+  int eof;
+};
+
+static struct conn **conns;
+static size_t conns_cap;
+static int epfd;
+static char scratch[IO_CHUNK];
+static const char zeros[IO_CHUNK];
+
+static void watch(int fd, uint32_t events, int op) {
+  struct epoll_event ev = {.events = events, .data.fd = fd};
+  if (epoll_ctl(epfd, op, fd, &ev) < 0 && op != EPOLL_CTL_DEL) die("epoll_ctl");
+}
+
+static void drop(int fd) {
+  struct conn *c = conns[fd];
+  epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+  close(fd);
+  free(c->buf);
+  free(c);
+  conns[fd] = NULL;
+}
+
+/* Takes bytes that arrived after the header. Returns 0, or -1 to drop. */
+static int absorb(struct conn *c, const char *p, size_t len) {
+  if (c->mode == 'S') {
+    c->received += len;
+    return 0;
+  }
+  if (len == 0) return 0;
+  if (c->buf == NULL) c->buf = malloc(IO_CHUNK);
+  if (c->buf == NULL) return -1;
+  memcpy(c->buf + c->buf_len, p, len);
+  c->buf_len += len;
+  return 0;
+}
+
+/* Reads what is available; returns -1 to drop the connection. */
+static int target_read(int fd, struct conn *c) {
+  size_t room = IO_CHUNK;
+  if (c->mode == 'E' || c->mode == 'C') room = IO_CHUNK - c->buf_len;
+  if (room == 0) return 0;
+  ssize_t n = recv(fd, scratch, room, 0);
+  if (n < 0) return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+  if (n == 0) {
+    c->eof = 1;
+    return 0;
+  }
+  size_t off = 0;
+  if (c->mode == 0) {
+    size_t take = HEADER_LEN - c->hdr_len;
+    if (take > (size_t)n) take = (size_t)n;
+    memcpy(c->hdr + c->hdr_len, scratch, take);
+    c->hdr_len += take;
+    off = take;
+    if (c->hdr_len < HEADER_LEN) return 0;
+    if (c->hdr[0] != 'E' && c->hdr[0] != 'C' && c->hdr[0] != 'S') return -1;
+    c->mode = (char)c->hdr[0];
+    for (int i = 0; i < 8; i++) c->n |= (uint64_t)c->hdr[8 + i] << (8 * i);
+  }
+  return absorb(c, scratch + off, (size_t)n - off);
+}
+
+static int target_write(int fd, struct conn *c) {
+  const char *p;
+  size_t len;
+  if (c->mode == 'S') {
+    p = zeros;
+    len = c->n - c->sent < IO_CHUNK ? (size_t)(c->n - c->sent) : IO_CHUNK;
+  } else {
+    p = c->buf + c->buf_off;
+    len = c->buf_len - c->buf_off;
+  }
+  if (len == 0) return 0;
+  ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+  if (n < 0) return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+  if (c->mode == 'S') {
+    c->sent += (uint64_t)n;
+  } else {
+    c->sent += (uint64_t)n;
+    c->buf_off += (size_t)n;
+    if (c->buf_off == c->buf_len) {
+      free(c->buf);
+      c->buf = NULL;
+      c->buf_len = c->buf_off = 0;
+    }
+  }
+  return 0;
+}
+
+/* Decides what to wait for next; returns 1 when the connection is finished. */
+static int target_settle(int fd, struct conn *c) {
+  int pending_out = c->mode == 'S' ? c->sent < c->n : c->buf_len > c->buf_off;
+  if (c->eof && !pending_out) return 1;
+  if (c->mode == 'S' && c->sent == c->n && c->received >= c->n) return 1;
+  if (c->mode == 'C' && c->sent >= c->n) return 1;
+  uint32_t events = 0;
+  if (!c->eof && !(c->mode != 'S' && c->buf_len == IO_CHUNK)) events |= EPOLLIN;
+  if (pending_out) events |= EPOLLOUT;
+  watch(fd, events, EPOLL_CTL_MOD);
+  return 0;
+}
+
+static int run_target(void) {
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (lfd < 0) die("socket");
+  int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t alen = sizeof addr;
+  if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(lfd, 4096) < 0) die("listen");
+  if (getsockname(lfd, (struct sockaddr *)&addr, &alen) < 0) die("getsockname");
+  conns_cap = 1 << 20;
+  conns = calloc(conns_cap, sizeof *conns);
+  epfd = epoll_create1(0);
+  if (conns == NULL || epfd < 0) die("setup");
+  watch(lfd, EPOLLIN, EPOLL_CTL_ADD);
+  watch(0, EPOLLIN, EPOLL_CTL_ADD);
+  printf("port %d\n", ntohs(addr.sin_port));
+  fflush(stdout);
+  struct epoll_event events[256];
+  for (;;) {
+    int ready = epoll_wait(epfd, events, 256, -1);
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      die("epoll_wait");
+    }
+    for (int i = 0; i < ready; i++) {
+      int fd = events[i].data.fd;
+      if (fd == 0) return 0; /* stdin closed or readable: the bench is done */
+      if (fd == lfd) {
+        for (;;) {
+          int cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+          if (cfd < 0) break;
+          if ((size_t)cfd >= conns_cap || (conns[cfd] = calloc(1, sizeof(struct conn))) == NULL) {
+            close(cfd);
+            continue;
+          }
+          setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          watch(cfd, EPOLLIN, EPOLL_CTL_ADD);
+        }
+        continue;
+      }
+      struct conn *c = conns[fd];
+      if (c == NULL) continue;
+      int bad = 0;
+      if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) bad = target_read(fd, c) < 0;
+      if (!bad && (events[i].events & EPOLLOUT)) bad = target_write(fd, c) < 0;
+      if (bad || target_settle(fd, c)) drop(fd);
+    }
+  }
+}
+
+/* ---- bulk ------------------------------------------------------------ */
+
+struct stream {
+  int fd;
+  uint64_t bytes, received;
+  int ok;
+};
+
+static pthread_barrier_t start_barrier;
+
+
+static void *bulk_writer(void *arg) {
+  struct stream *s = arg;
+  static const char payload[IO_CHUNK];
+  unsigned char hdr[HEADER_LEN];
+  make_header(hdr, 'S', s->bytes);
+  if (write_all(s->fd, hdr, HEADER_LEN) < 0) return NULL;
+  for (uint64_t left = s->bytes; left > 0;) {
+    size_t len = left < IO_CHUNK ? (size_t)left : IO_CHUNK;
+    if (write_all(s->fd, payload, len) < 0) return NULL;
+    left -= len;
+  }
+  return NULL;
+}
+
+static void *bulk_stream(void *arg) {
+  struct stream *s = arg;
+  char *buf = malloc(IO_CHUNK);
+  pthread_barrier_wait(&start_barrier);
+  pthread_t writer;
+  if (s->fd < 0 || buf == NULL || pthread_create(&writer, NULL, bulk_writer, s) != 0) {
+    free(buf);
+    return NULL;
+  }
+  for (;;) {
+    ssize_t n = recv(s->fd, buf, IO_CHUNK, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      s->ok = n == 0 && s->received == s->bytes;
+      break;
+    }
+    s->received += (uint64_t)n;
+  }
+  shutdown(s->fd, SHUT_RDWR);
+  pthread_join(writer, NULL);
+  free(buf);
+  return NULL;
+}
+
+static int run_bulk(int streams, uint64_t total) {
+  struct stream *ss = calloc((size_t)streams, sizeof *ss);
+  pthread_t *threads = calloc((size_t)streams, sizeof *threads);
+  if (ss == NULL || threads == NULL) die("calloc");
+  pthread_barrier_init(&start_barrier, NULL, (unsigned)streams + 1);
+  for (int i = 0; i < streams; i++) {
+    ss[i].bytes = total / (uint64_t)streams + (i == 0 ? total % (uint64_t)streams : 0);
+    ss[i].fd = open_session(0);
+    if (pthread_create(&threads[i], NULL, bulk_stream, &ss[i]) != 0) die("pthread_create");
+  }
+  pthread_barrier_wait(&start_barrier);
+  double started = now_s();
+  int failed = 0;
+  for (int i = 0; i < streams; i++) {
+    pthread_join(threads[i], NULL);
+    if (!ss[i].ok) failed++;
+    if (ss[i].fd >= 0) close(ss[i].fd);
+  }
+  double seconds = now_s() - started;
+  printf("{\"seconds\":%.6f,\"bytes_each_way\":%llu,\"streams\":%d,\"failed_streams\":%d}\n", seconds,
+         (unsigned long long)total, streams, failed);
+  return failed == 0 ? 0 : 1;
+}
+
+/* ---- rate ------------------------------------------------------------ */
+
+static atomic_long rate_done, rate_errors, rate_budget;
+static double rate_deadline;
+
+static int one_echo_session(void) {
+  int fd = open_session(1);
+  if (fd < 0) return -1;
+  unsigned char msg[HEADER_LEN + ECHO_LEN], back[ECHO_LEN + 1];
+  make_header(msg, 'C', ECHO_LEN);
+  memset(msg + HEADER_LEN, 'x', ECHO_LEN);
+  int rc = write_all(fd, msg, sizeof msg) < 0 || read_exact(fd, back, ECHO_LEN) < 0 ? -1 : 0;
+  if (rc == 0 && recv(fd, back, 1, 0) != 0) rc = -1; /* the target closes first */
+  close(fd);
+  return rc;
+}
+
+static void *rate_worker(void *arg) {
+  (void)arg;
+  while (now_s() < rate_deadline && atomic_fetch_sub(&rate_budget, 1) > 0) {
+    if (one_echo_session() == 0) atomic_fetch_add(&rate_done, 1);
+    else atomic_fetch_add(&rate_errors, 1);
+  }
+  return NULL;
+}
+
+static int run_rate(int concurrency, double seconds, long max) {
+  pthread_t *threads = calloc((size_t)concurrency, sizeof *threads);
+  if (threads == NULL) die("calloc");
+  atomic_store(&rate_budget, max);
+  double started = now_s();
+  rate_deadline = started + seconds;
+  for (int i = 0; i < concurrency; i++)
+    if (pthread_create(&threads[i], NULL, rate_worker, NULL) != 0) die("pthread_create");
+  for (int i = 0; i < concurrency; i++) pthread_join(threads[i], NULL);
+  double elapsed = now_s() - started;
+  printf("{\"connections\":%ld,\"errors\":%ld,\"seconds\":%.6f}\n", atomic_load(&rate_done),
+         atomic_load(&rate_errors), elapsed);
+  return atomic_load(&rate_done) > 0 ? 0 : 1;
+}
+
+/* ---- latency --------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static int run_latency(long count, double seconds) {
+  int fd = open_session(1);
+  if (fd < 0) die("open session");
+  unsigned char hdr[HEADER_LEN], ping[PING_LEN], back[PING_LEN];
+  make_header(hdr, 'E', 0);
+  memset(ping, 'p', sizeof ping);
+  if (write_all(fd, hdr, HEADER_LEN) < 0) die("send header");
+  double *rtt = calloc((size_t)count, sizeof *rtt);
+  if (rtt == NULL) die("calloc");
+  double deadline = now_s() + seconds;
+  long done = 0;
+  for (long i = 0; i < count && now_s() < deadline; i++) {
+    double t0 = now_s();
+    if (write_all(fd, ping, PING_LEN) < 0 || read_exact(fd, back, PING_LEN) < 0) die("echo");
+    rtt[done++] = (now_s() - t0) * 1e6;
+  }
+  close(fd);
+  if (done == 0) return 1;
+  qsort(rtt, (size_t)done, sizeof *rtt, cmp_double);
+  printf("{\"count\":%ld,\"p50_us\":%.2f,\"p99_us\":%.2f}\n", done, rtt[done / 2], rtt[(done * 99) / 100]);
+  return 0;
+}
+
+/* ---- hold ------------------------------------------------------------ */
+
+#define HOLD_THREADS 8
+
+static int *held;
+static long hold_count;
+static atomic_long hold_next, hold_failed;
+static double hold_deadline;
+
+static void *hold_worker(void *arg) {
+  (void)arg;
+  unsigned char msg[HEADER_LEN + 1], back[1];
+  make_header(msg, 'C', 2); /* one byte now, one at release */
+  msg[HEADER_LEN] = 'h';
+  for (;;) {
+    long i = atomic_fetch_add(&hold_next, 1);
+    if (i >= hold_count || now_s() > hold_deadline) break;
+    int fd = open_session(1);
+    if (fd >= 0 && (write_all(fd, msg, sizeof msg) < 0 || read_exact(fd, back, 1) < 0)) {
+      close(fd);
+      fd = -1;
+    }
+    if (fd < 0 && atomic_fetch_add(&hold_failed, 1) < 10)
+      fprintf(stderr, "loadgen: session %ld of %ld failed: %s\n", i + 1, hold_count, strerror(errno));
+    held[i] = fd;
+  }
+  return NULL;
+}
+
+static int run_hold(long count, double seconds) {
+  hold_count = count;
+  held = malloc((size_t)count * sizeof *held);
+  if (held == NULL) die("malloc");
+  for (long i = 0; i < count; i++) held[i] = -1;
+  hold_deadline = now_s() + seconds;
+  pthread_t threads[HOLD_THREADS];
+  for (int i = 0; i < HOLD_THREADS; i++)
+    if (pthread_create(&threads[i], NULL, hold_worker, NULL) != 0) die("pthread_create");
+  for (int i = 0; i < HOLD_THREADS; i++) pthread_join(threads[i], NULL);
+  long opened = 0;
+  for (long i = 0; i < count; i++) opened += held[i] >= 0;
+  printf("ready %ld %ld\n", opened, count - opened);
+  fflush(stdout);
+  double left = hold_deadline - now_s();
+  struct pollfd in = {.fd = 0, .events = POLLIN};
+  poll(&in, 1, left > 0 ? (int)(left * 1000) : 0);
+  /* The second byte makes the target echo it and close; close after its FIN. */
+  for (long i = 0; i < count; i++)
+    if (held[i] >= 0) send(held[i], "q", 1, MSG_NOSIGNAL);
+  for (long i = 0; i < count; i++) {
+    if (held[i] < 0) continue;
+    char buf[8];
+    while (recv(held[i], buf, sizeof buf, 0) > 0) {
+    }
+    close(held[i]);
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN);
+  if (argc >= 2 && strcmp(argv[1], "target") == 0) return run_target();
+  if (argc < 4) {
+    fprintf(stderr, "usage: loadgen target | bulk|rate|latency|hold PROXY|- TARGET ...\n");
+    return 2;
+  }
+  direct = strcmp(argv[2], "-") == 0;
+  if (!direct) parse_addr(argv[2], &proxy_addr);
+  parse_addr(argv[3], &target_addr);
+  if (strcmp(argv[1], "bulk") == 0 && argc == 6) return run_bulk(atoi(argv[4]), strtoull(argv[5], NULL, 10));
+  if (strcmp(argv[1], "rate") == 0 && argc == 7) return run_rate(atoi(argv[4]), atof(argv[5]), atol(argv[6]));
+  if (strcmp(argv[1], "latency") == 0 && argc == 6) return run_latency(atol(argv[4]), atof(argv[5]));
+  if (strcmp(argv[1], "hold") == 0 && argc == 6) return run_hold(atol(argv[4]), atof(argv[5]));
+  fprintf(stderr, "loadgen: unknown command or wrong argument count: %s\n", argv[1]);
+  return 2;
+}

@@ -1,0 +1,220 @@
+/**
+ * Builds and drives the C load generator (`scripts/bench/loadgen.c`): the
+ * target server it provides, and its bulk, connection-rate, latency and
+ * idle-session commands. Every run has a time limit.
+ *
+ * @module
+ */
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { type Child, logTail, startChild, stopChild, waitForLog } from "./children.ts";
+
+/** Open-files limit for the load generator and target (10,000 sessions and then some). */
+export const OPEN_FILES = 65536;
+
+/** Result of `loadgen bulk`. */
+export interface BulkResult {
+  readonly seconds: number;
+  readonly bytes_each_way: number;
+  readonly streams: number;
+  readonly failed_streams: number;
+}
+
+/** Result of `loadgen rate`. */
+export interface RateResult {
+  readonly connections: number;
+  readonly errors: number;
+  readonly seconds: number;
+}
+
+/** Result of `loadgen latency`. */
+export interface LatencyResult {
+  readonly count: number;
+  readonly p50_us: number;
+  readonly p99_us: number;
+}
+
+/** Sessions held open by `loadgen hold`. */
+export interface HeldSessions {
+  readonly opened: number;
+  readonly failed: number;
+  /** Closes the sessions and waits for the load generator to exit. */
+  release(): Promise<void>;
+}
+
+/** The compiled load generator and a directory for its logs. */
+export interface Loadgen {
+  readonly binary: string;
+  readonly workDir: string;
+}
+
+/** Compiles `loadgen.c` with `cc -O2` into `workDir`. */
+export function compileLoadgen(source: string, workDir: string): Loadgen {
+  const binary = join(workDir, "loadgen");
+  try {
+    execFileSync("cc", ["-O2", "-pthread", "-o", binary, source], {
+      stdio: ["ignore", "ignore", "pipe"],
+      timeout: 60_000,
+    });
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new Error(`Cannot compile the load generator with cc (install gcc): ${detail}`);
+  }
+  return { binary, workDir };
+}
+
+let runs = 0;
+
+function logFor(loadgen: Loadgen, what: string): string {
+  return join(loadgen.workDir, `loadgen-${++runs}-${what}.log`);
+}
+
+/**
+ * Runs one measuring command and parses the JSON line it prints. With
+ * `cpus`, the load generator runs pinned to those CPUs (taskset list form).
+ */
+async function measure<T>(
+  loadgen: Loadgen,
+  args: readonly string[],
+  timeoutMs: number,
+  cpus?: string,
+): Promise<T> {
+  const [command, argv] = cpus === undefined
+    ? [loadgen.binary, args]
+    : ["taskset", ["-c", cpus, loadgen.binary, ...args]];
+  const child = startChild(`loadgen ${args[0]}`, command, argv, {
+    logFile: logFor(loadgen, args[0] ?? "run"),
+    captureStdout: true,
+    openFiles: OPEN_FILES,
+  });
+  const timer = setTimeout(() => void stopChild(child, 500), timeoutMs);
+  const code = await child.exited;
+  clearTimeout(timer);
+  const line = child.stdout().trim().split("\n").pop() ?? "";
+  if (code !== 0 || !line.startsWith("{")) {
+    const why = code === null
+      ? `was stopped after ${timeoutMs / 1000} s`
+      : `exited with code ${code}`;
+    throw new Error(
+      `Cannot measure with loadgen ${args.join(" ")}: it ${why}\n${line}\n${logTail(child)}`,
+    );
+  }
+  return JSON.parse(line) as T;
+}
+
+/** The running target server. */
+export interface TargetServer {
+  readonly child: Child;
+  /** `127.0.0.1:PORT` it listens on. */
+  readonly address: string;
+}
+
+/** Starts the target server. */
+export async function startTarget(loadgen: Loadgen): Promise<TargetServer> {
+  const child = startChild("target", loadgen.binary, ["target"], {
+    logFile: logFor(loadgen, "target"),
+    stdinPipe: true,
+    openFiles: OPEN_FILES,
+  });
+  const match = await waitForLog(child, /^port (\d+)$/m, 5000);
+  return { child, address: `127.0.0.1:${match[1]}` };
+}
+
+/** `proxy` is `HOST:PORT`, or undefined to connect to the target directly. */
+function via(proxy: string | undefined): string {
+  return proxy ?? "-";
+}
+
+/** Moves `bytes` each way over `streams` parallel sessions. */
+export function bulk(
+  loadgen: Loadgen,
+  proxy: string | undefined,
+  target: string,
+  streams: number,
+  bytes: number,
+): Promise<BulkResult> {
+  return measure<BulkResult>(
+    loadgen,
+    ["bulk", via(proxy), target, String(streams), String(bytes)],
+    180_000,
+  );
+}
+
+/** Opens, uses and closes sessions from `concurrency` clients for `seconds`. */
+export function rate(
+  loadgen: Loadgen,
+  proxy: string | undefined,
+  target: string,
+  concurrency: number,
+  seconds: number,
+  max: number,
+): Promise<RateResult> {
+  return measure<RateResult>(loadgen, [
+    "rate",
+    via(proxy),
+    target,
+    String(concurrency),
+    String(seconds),
+    String(max),
+  ], (seconds + 30) * 1000);
+}
+
+/** Times `count` sequential small echoes over one session, optionally pinned to `cpus`. */
+export function latency(
+  loadgen: Loadgen,
+  proxy: string | undefined,
+  target: string,
+  count: number,
+  seconds: number,
+  cpus?: string,
+): Promise<LatencyResult> {
+  return measure<LatencyResult>(
+    loadgen,
+    ["latency", via(proxy), target, String(count), String(seconds)],
+    (seconds + 30) * 1000,
+    cpus,
+  );
+}
+
+/** Opens `count` idle relayed sessions and holds them until released (at most `seconds`). */
+export async function hold(
+  loadgen: Loadgen,
+  proxy: string,
+  target: string,
+  count: number,
+  seconds: number,
+): Promise<HeldSessions> {
+  const child = startChild("loadgen hold", loadgen.binary, [
+    "hold",
+    proxy,
+    target,
+    String(count),
+    String(seconds),
+  ], {
+    logFile: logFor(loadgen, "hold"),
+    stdinPipe: true,
+    captureStdout: true,
+    openFiles: OPEN_FILES,
+  });
+  const deadline = performance.now() + seconds * 1000;
+  let match: RegExpMatchArray | null = null;
+  while (match === null && !child.hasExited() && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    match = /^ready (\d+) (\d+)$/m.exec(child.stdout());
+  }
+  const release = async () => {
+    child.process.stdin?.end();
+    const timer = setTimeout(() => void stopChild(child, 500), 30_000);
+    await child.exited;
+    clearTimeout(timer);
+  };
+  if (match === null) {
+    await stopChild(child, 500);
+    throw new Error(
+      `Cannot hold ${count} sessions through ${proxy}: the load generator never got them open\n${
+        logTail(child)
+      }`,
+    );
+  }
+  return { opened: Number(match[1]), failed: Number(match[2]), release };
+}

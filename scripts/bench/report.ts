@@ -1,0 +1,109 @@
+/**
+ * Renders a benchmark result as Markdown: the figures, their ratios to
+ * microsocks and to the direct path, the machine, and the notes.
+ *
+ * @module
+ */
+import { type BenchResult, type ColumnResult, FIGURES, type FigureSpec } from "./figures.ts";
+
+function formatValue(figure: FigureSpec, value: number | null | undefined): string {
+  if (value === null || value === undefined) return "–";
+  return (value / figure.displayDivisor).toLocaleString("en-US", {
+    minimumFractionDigits: figure.digits,
+    maximumFractionDigits: figure.digits,
+  });
+}
+
+function formatRatio(
+  value: number | null | undefined,
+  reference: number | null | undefined,
+): string {
+  if (value === null || value === undefined || !reference) return "–";
+  return `${(value / reference).toFixed(2)}×`;
+}
+
+function labelOf(figure: FigureSpec, config: BenchResult["config"]): string {
+  return figure.label.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = config[name];
+    return typeof value === "number" ? value.toLocaleString("en-US") : String(value);
+  });
+}
+
+function row(cells: readonly string[]): string {
+  return `| ${cells.join(" | ")} |`;
+}
+
+function table(
+  config: BenchResult["config"],
+  columns: readonly ColumnResult[],
+  cell: (figure: FigureSpec, column: ColumnResult) => string,
+  figures: readonly FigureSpec[],
+): string[] {
+  return [
+    row(["figure", "better", ...columns.map((c) => c.label)]),
+    row(["---", "---", ...columns.map(() => "---:")]),
+    ...figures.map((f) =>
+      row([
+        labelOf(f, config),
+        f.higherIsBetter ? "higher" : "lower",
+        ...columns.map((c) => cell(f, c)),
+      ])
+    ),
+  ];
+}
+
+/** The Markdown report for `result`. */
+export function renderMarkdown(result: BenchResult): string {
+  const columns = result.columns;
+  const reference = (id: string) => columns.find((c) => c.id === id);
+  const microsocks = reference("microsocks");
+  const direct = reference("direct");
+  const machine = Object.entries(result.machine).map(([k, v]) => `${k}: ${v}`).join("; ");
+  const config = Object.entries(result.config).map(([k, v]) => `${k}=${v}`).join(", ");
+  const lines = [
+    `Run ${result.date}, \`${result.command}\`, ${result.seconds.toFixed(0)} s${
+      result.quick ? " (quick: smaller transfers, fewer rounds)" : ""
+    }.`,
+    "",
+    `Machine: ${machine}.`,
+    "",
+    `Settings: ${config}.`,
+    "",
+    "Medians over the rounds; RSS is one reading per server: idle right after start-up, with sessions after the rounds.",
+    "",
+    ...table(result.config, columns, (f, c) => formatValue(f, c.figures[f.key]), FIGURES),
+  ];
+  if (microsocks !== undefined) {
+    lines.push(
+      "",
+      "Ratio to microsocks (value ÷ microsocks; above 1 is better where higher is better, worse where lower is better):",
+      "",
+      ...table(
+        result.config,
+        columns.filter((c) => c.id !== "direct"),
+        (f, c) => formatRatio(c.figures[f.key], microsocks.figures[f.key]),
+        FIGURES,
+      ),
+    );
+  }
+  if (direct !== undefined) {
+    lines.push(
+      "",
+      "Ratio to direct, the same load with no proxy (value ÷ direct):",
+      "",
+      ...table(
+        result.config,
+        columns.filter((c) => c.id !== "direct"),
+        (f, c) => formatRatio(c.figures[f.key], direct.figures[f.key]),
+        FIGURES.filter((f) => f.direct),
+      ),
+    );
+  }
+  const notes = [
+    ...result.skipped.map((s) => `${s.label} skipped: ${s.reason}`),
+    ...columns.flatMap((c) => c.notes.map((n) => `${c.label}: ${n}`)),
+    ...result.notes,
+  ];
+  if (notes.length > 0) lines.push("", "Notes:", "", ...notes.map((n) => `- ${n}`));
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,251 @@
+/**
+ * The project's test command (`npm test`, `deno task test`, `.ci/run` all
+ * reach it through `scripts/test.sh`).
+ *
+ * 1. Builds the host binary with `scripts/build.ts --host`.
+ * 2. Runs every `*_test.ts` under `src/` and `tests/` with `deno test -A`, then
+ *    with `bun test`, streaming their usual output, with `SRELAY_BIN` set to
+ *    the binary's absolute path so end-to-end tests can run it.
+ * 3. Counts results from each runner's JUnit report and ends with exactly one
+ *    line `tests: N passed, N failed`, summed over both runners.
+ *
+ * Each step has a time limit (`SRELAY_TEST_TIMEOUT`, seconds per runner,
+ * default 600). A step that fails without a failing test to show for it (a
+ * build error, a crash, a timeout, a runner that ran no test) counts as one
+ * failed test, so the closing line never reads "0 failed" for a broken run.
+ * Exits 1 when anything failed.
+ *
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { artifactName, hostTarget } from "./targets.ts";
+
+/** Counts taken from one JUnit report. */
+interface Counts {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+
+/** How one step ended. */
+interface StepResult {
+  readonly code: number | null;
+  readonly timedOut: boolean;
+  readonly seconds: number;
+}
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BUN = join(ROOT, "node_modules/.bin/bun");
+const DENO = join(ROOT, "node_modules/.bin/deno");
+const BUILD_TIMEOUT_S = 300;
+const RUNNER_TIMEOUT_S = positiveNumber(process.env.SRELAY_TEST_TIMEOUT) ?? 600;
+/** Bun's per-test default (5 s) is too short for end-to-end tests; tests may still set their own. */
+const BUN_TEST_TIMEOUT_MS = 30_000;
+const TEST_DIRS = ["src", "tests"];
+
+function positiveNumber(text: string | undefined): number | undefined {
+  const value = Number(text);
+  return Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+/** Children still running, killed (with their process groups) if we are interrupted. */
+const running = new Set<number>();
+
+function findTestFiles(dir: string, found: string[]): string[] {
+  if (!existsSync(dir)) return found;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory() && entry.name !== "node_modules") findTestFiles(path, found);
+    else if (entry.isFile() && entry.name.endsWith("_test.ts")) found.push(path);
+  }
+  return found;
+}
+
+/** Runs a command in its own process group, streaming its output, killing the group after `timeoutS`. */
+function runStep(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  timeoutS: number,
+): Promise<StepResult> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(command, args, {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "inherit", "inherit"],
+      detached: true,
+    });
+    const pid = child.pid;
+    let timedOut = false;
+    if (pid !== undefined) running.add(pid);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      console.error(`\n${command} did not finish within ${timeoutS} s: killing it`);
+      if (pid !== undefined) killGroup(pid);
+    }, timeoutS * 1000);
+    const finish = (code: number | null) => {
+      clearTimeout(timer);
+      if (pid !== undefined) {
+        running.delete(pid);
+        killGroup(pid);
+      }
+      resolve({ code, timedOut, seconds: (performance.now() - started) / 1000 });
+    };
+    child.on("error", (error) => {
+      console.error(`Cannot run ${command}: ${error.message}`);
+      finish(null);
+    });
+    child.on("exit", (code) => finish(code));
+  });
+}
+
+/** Kills a process group, ignoring groups that are already gone. */
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // The group has already exited.
+  }
+}
+
+function attribute(attributes: string, name: string): string {
+  return new RegExp(`\\b${name}="([^"]*)"`).exec(attributes)?.[1] ?? "";
+}
+
+/**
+ * Counts the test cases of a JUnit report. With `leavesOnly`, a case whose
+ * name is the `A > B` prefix of another case is a group (Deno reports each
+ * `describe` as a case and its tests as `describe > test` steps) and is not
+ * counted.
+ */
+function countJunit(xml: string, leavesOnly: boolean): Counts {
+  const cases = [...xml.matchAll(/<testcase\b([^>]*?)(?:\/>|>([\s\S]*?)<\/testcase>)/g)].map((
+    m,
+  ) => ({
+    name: attribute(m[1] ?? "", "name"),
+    body: m[2] ?? "",
+  }));
+  const names = cases.map((c) => c.name);
+  const counts: Counts = { passed: 0, failed: 0, skipped: 0 };
+  for (const c of cases) {
+    if (leavesOnly && names.some((n) => n.startsWith(`${c.name} &gt; `))) continue;
+    if (/<(failure|error)\b/.test(c.body)) counts.failed++;
+    else if (/<skipped\b/.test(c.body)) counts.skipped++;
+    else counts.passed++;
+  }
+  return counts;
+}
+
+/** Turns a runner's exit and report into counts, adding one failure for a run that broke without saying why. */
+function judge(runner: string, step: StepResult, reportPath: string, leavesOnly: boolean): Counts {
+  const counts = existsSync(reportPath)
+    ? countJunit(readFileSync(reportPath, "utf8"), leavesOnly)
+    : { passed: 0, failed: 0, skipped: 0 };
+  const total = counts.passed + counts.failed + counts.skipped;
+  let problem = "";
+  if (step.timedOut) problem = `was killed after ${RUNNER_TIMEOUT_S} s`;
+  else if (step.code !== 0 && counts.failed === 0) {
+    problem = `exited with code ${step.code} without a failing test in its report`;
+  } else if (total === 0) problem = "ran no test";
+  if (problem !== "") {
+    console.log(`${runner} ${problem}: counted as one failed test`);
+    counts.failed++;
+  }
+  console.log(
+    `runner ${runner}: passed ${counts.passed}, failed ${counts.failed}, skipped ${counts.skipped} (${
+      step.seconds.toFixed(1)
+    } s)`,
+  );
+  return counts;
+}
+
+async function main(): Promise<number> {
+  for (const bin of [BUN, DENO]) {
+    if (!existsSync(bin)) {
+      console.error(`Cannot run the tests: ${relative(ROOT, bin)} is missing (run npm ci first)`);
+      return 1;
+    }
+  }
+  const total: Counts = { passed: 0, failed: 0, skipped: 0 };
+
+  console.log("== build: bun scripts/build.ts --host");
+  const build = await runStep(BUN, ["scripts/build.ts", "--host"], process.env, BUILD_TIMEOUT_S);
+  if (build.code !== 0) {
+    console.log("build of the host binary failed: counted as one failed test");
+    total.failed++;
+  }
+  const host = hostTarget();
+  const binary = host === undefined ? undefined : join(ROOT, "dist", artifactName(host));
+  const env = { ...process.env };
+  if (binary !== undefined && existsSync(binary)) env.SRELAY_BIN = binary;
+
+  const files = TEST_DIRS.flatMap((dir) => findTestFiles(join(ROOT, dir), []))
+    .map((path) => `./${relative(ROOT, path)}`)
+    .sort();
+  console.log(`== ${files.length} test file(s); SRELAY_BIN=${env.SRELAY_BIN ?? "(unset)"}`);
+
+  const reports = mkdtempSync(join(tmpdir(), "srelay-test-"));
+  try {
+    const runners = [
+      {
+        name: "deno",
+        command: DENO,
+        args: ["test", "-A", `--junit-path=${join(reports, "deno.xml")}`, ...files],
+        report: join(reports, "deno.xml"),
+        leavesOnly: true,
+      },
+      {
+        name: "bun",
+        command: BUN,
+        args: [
+          "test",
+          `--timeout=${BUN_TEST_TIMEOUT_MS}`,
+          "--reporter=junit",
+          `--reporter-outfile=${join(reports, "bun.xml")}`,
+          ...files,
+        ],
+        report: join(reports, "bun.xml"),
+        leavesOnly: false,
+      },
+    ];
+    const lines: string[] = [];
+    for (const runner of runners) {
+      console.log(`== ${runner.name} test`);
+      const step = files.length === 0
+        ? { code: 0, timedOut: false, seconds: 0 }
+        : await runStep(runner.command, runner.args, env, RUNNER_TIMEOUT_S);
+      const counts = judge(runner.name, step, runner.report, runner.leavesOnly);
+      lines.push(`${runner.name} ${counts.skipped}`);
+      total.passed += counts.passed;
+      total.failed += counts.failed;
+      total.skipped += counts.skipped;
+    }
+    console.log(`skipped: ${total.skipped} (${lines.join(", ")})`);
+  } finally {
+    rmSync(reports, { recursive: true, force: true });
+  }
+  console.log(`tests: ${total.passed} passed, ${total.failed} failed`);
+  return total.failed === 0 ? 0 : 1;
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    for (const pid of running) killGroup(pid);
+    process.exit(130);
+  });
+}
+
+try {
+  process.exit(await main());
+} catch (error) {
+  for (const pid of running) killGroup(pid);
+  console.error(`Cannot run the tests: ${error instanceof Error ? error.message : String(error)}`);
+  console.log("tests: 0 passed, 1 failed");
+  process.exit(1);
+}

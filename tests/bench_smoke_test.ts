@@ -1,0 +1,106 @@
+/**
+ * Smoke test of the benchmark harness: runs `scripts/bench.ts --quick --json`
+ * once and checks that it reports every figure, as a number, for every server
+ * that ran, and that only the third-party servers may be missing. It asserts
+ * nothing about speed.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import process from "node:process";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BENCH_TIMEOUT_MS = 150_000;
+
+/** Figures every proxy column must report. */
+const PROXY_FIGURES = [
+  "bulk_1_mib_s",
+  "bulk_8_mib_s",
+  "conn_seq_per_s",
+  "conn_50_per_s",
+  "echo_p50_us",
+  "echo_p99_us",
+  "cpu_s_per_gib",
+  "rss_idle_kib",
+  "rss_1k_kib",
+  "rss_high_kib",
+  "kib_per_session",
+];
+
+/** Figures the direct (no proxy) column must report. */
+const DIRECT_FIGURES = PROXY_FIGURES.slice(0, 6);
+
+const SRELAY_COLUMNS = ["srelay-bin", "srelay-bun", "srelay-deno", "srelay-bun-node"];
+
+interface BenchJson {
+  config: Record<string, unknown>;
+  columns: { id: string; figures: Record<string, unknown>; notes: string[] }[];
+  skipped: { id: string; reason: string }[];
+}
+
+function runBench(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["scripts/bench.ts", "--quick", "--json"], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text));
+    child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
+    // The bench bounds its own steps; this only guards against a hang of the harness itself.
+    const timer = setTimeout(() => child.kill("SIGTERM"), BENCH_TIMEOUT_MS);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test(
+  "bench --quick --json reports every figure for every server (bun test only: one run measures every runtime, so running it under both runners would only double CI time)",
+  {
+    skip: "Bun" in globalThis ? false : "runs under bun test only",
+    timeout: BENCH_TIMEOUT_MS + 30_000,
+  },
+  async () => {
+    const { code, stdout, stderr } = await runBench();
+    const context = `exit code ${code}\nstderr:\n${stderr.slice(-3000)}`;
+    let result: BenchJson;
+    try {
+      result = JSON.parse(stdout) as BenchJson;
+    } catch {
+      assert.fail(`bench did not print JSON: ${stdout.slice(0, 500)}\n${context}`);
+    }
+    const ids = result.columns.map((c) => c.id);
+    assert.equal(ids[0], "direct", context);
+    for (const id of SRELAY_COLUMNS) assert.ok(ids.includes(id), `${id} did not run\n${context}`);
+    for (const skipped of result.skipped) {
+      assert.ok(
+        ["microsocks", "dante"].includes(skipped.id),
+        `${skipped.id} was skipped: ${skipped.reason}`,
+      );
+      assert.match(skipped.reason, /not installed/);
+    }
+    assert.equal(typeof result.config.high_sessions, "number");
+    for (const column of result.columns) {
+      for (const key of column.id === "direct" ? DIRECT_FIGURES : PROXY_FIGURES) {
+        const value = column.figures[key];
+        assert.ok(
+          typeof value === "number" && Number.isFinite(value),
+          `${column.id}.${key} is ${JSON.stringify(value)} (notes: ${
+            column.notes.join("; ")
+          })\n${context}`,
+        );
+      }
+    }
+    assert.equal(code, 0, context);
+  },
+);
