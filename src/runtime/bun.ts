@@ -29,16 +29,17 @@ import {
   type BunSocket as BunSocketOf,
   type BunSocketHandler,
 } from "./_bun_api.ts";
-import { abortError, toNetError } from "./_errors.ts";
-import {
-  type ConnectOptions,
-  type Connection,
-  type ConnectionHandlers,
-  type Listener,
-  type ListenOptions,
-  type NetAddress,
+import { dialCancellable } from "./_dial.ts";
+import { toNetError } from "./_errors.ts";
+import type {
+  ConnectOptions,
+  Connection,
+  ConnectionHandlers,
+  Listener,
+  ListenOptions,
+  NetAddress,
   NetError,
-  type NetRuntime,
+  NetRuntime,
 } from "./types.ts";
 
 type BunSocket = BunSocketOf<BunConnection>;
@@ -291,43 +292,19 @@ function listen(options: ListenOptions): Promise<Listener> {
 }
 
 function connect(options: ConnectOptions): Promise<Connection> {
-  const { host, port, signal } = options;
-  const action = `connect to ${formatHostPort(host, port)}`;
-  if (options.localHost !== undefined) {
-    return Promise.reject(
-      new NetError(
-        "other",
-        `Cannot ${action} from ${options.localHost}: the bun runtime cannot bind a source address`,
-      ),
-    );
-  }
-  if (signal?.aborted) return Promise.reject(abortError(signal, action));
-  return new Promise<Connection>((resolve, reject) => {
-    let settled = false;
-    const onAbort = () => {
-      settled = true;
-      reject(abortError(signal as AbortSignal, action));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-    bunApi().connect<BunConnection>({
-      hostname: host,
-      port,
-      allowHalfOpen: true,
-      socket: DIAL_EVENTS,
-    }).then(
-      (socket) => {
-        signal?.removeEventListener("abort", onAbort);
-        if (settled) socket.data.close();
-        else resolve(socket.data);
-        settled = true;
-      },
-      (error: unknown) => {
-        signal?.removeEventListener("abort", onAbort);
-        if (!settled) reject(toNetError(error, action));
-        settled = true;
-      },
-    );
-  });
+  return dialCancellable(
+    options,
+    "bun",
+    () =>
+      bunApi().connect<BunConnection>({
+        hostname: options.host,
+        port: options.port,
+        allowHalfOpen: true,
+        socket: DIAL_EVENTS,
+      }),
+    (socket) => socket.data,
+    (socket) => socket.data.close(),
+  );
 }
 
 /** The Bun native socket runtime. */

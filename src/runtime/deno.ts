@@ -23,16 +23,17 @@
  * @module
  */
 import { formatHostPort, toNetAddress } from "./_address.ts";
-import { abortError, toNetError } from "./_errors.ts";
-import {
-  type ConnectOptions,
-  type Connection,
-  type ConnectionHandlers,
-  type Listener,
-  type ListenOptions,
-  type NetAddress,
+import { dialCancellable } from "./_dial.ts";
+import { toNetError } from "./_errors.ts";
+import type {
+  ConnectOptions,
+  Connection,
+  ConnectionHandlers,
+  Listener,
+  ListenOptions,
+  NetAddress,
   NetError,
-  type NetRuntime,
+  NetRuntime,
 } from "./types.ts";
 
 const SMALL_BUFFER = 8 * 1024;
@@ -304,37 +305,13 @@ function listen(options: ListenOptions): Promise<Listener> {
 
 function connect(options: ConnectOptions): Promise<Connection> {
   const { host, port, signal } = options;
-  const action = `connect to ${formatHostPort(host, port)}`;
-  if (options.localHost !== undefined) {
-    return Promise.reject(
-      new NetError(
-        "other",
-        `Cannot ${action} from ${options.localHost}: the deno runtime cannot bind a source address`,
-      ),
-    );
-  }
-  if (signal?.aborted) return Promise.reject(abortError(signal, action));
-  return new Promise<Connection>((resolve, reject) => {
-    let settled = false;
-    const onAbort = () => {
-      settled = true;
-      reject(abortError(signal as AbortSignal, action));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-    Deno.connect({ hostname: host, port, transport: "tcp", signal }).then(
-      (conn) => {
-        signal?.removeEventListener("abort", onAbort);
-        if (settled) conn.close();
-        else resolve(new DenoConnection(conn));
-        settled = true;
-      },
-      (error: unknown) => {
-        signal?.removeEventListener("abort", onAbort);
-        if (!settled) reject(toNetError(error, action));
-        settled = true;
-      },
-    );
-  });
+  return dialCancellable(
+    options,
+    "deno",
+    () => Deno.connect({ hostname: host, port, transport: "tcp", ...(signal ? { signal } : {}) }),
+    (conn) => new DenoConnection(conn),
+    (conn) => conn.close(),
+  );
 }
 
 /** The Deno native socket runtime. */
