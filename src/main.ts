@@ -101,7 +101,8 @@ function checkConfig(options: CliOptions): number {
   const load = loadRouteConfig(options.config.path, options.config.explicit);
   for (const issue of load.issues) report(formatIssue(issue), true);
   if (!load.ok) {
-    report(`${options.config.path}: ${load.issues.filter((i) => i.severity === "error").length} errors`, true);
+    const errors = load.issues.filter((issue) => issue.severity === "error").length;
+    report(`${options.config.path}: ${errors} ${errors === 1 ? "error" : "errors"}`, true);
     return 1;
   }
   if (load.missingDefault) report(`# ${options.config.path} does not exist: every destination is direct`);
@@ -248,6 +249,43 @@ export async function run(platform: Platform, argv: readonly string[]): Promise<
     labelClient: labelClients(options),
     reusePort: workerNumber() > 0,
   });
+  // Signal handlers go in before anything says "listening": a supervisor that
+  // signals as soon as it reads the start-up line must find them in place.
+  let stopping = false;
+  let resolveExit: (code: number) => void = () => {};
+  const exited = new Promise<number>((resolve) => {
+    resolveExit = resolve;
+  });
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info("{signal} received: no new sessions; waiting up to {grace} s for {active} running sessions", {
+      signal,
+      grace: options.graceMs / 1000,
+      active: server.activeSessions,
+    });
+    await server.shutdown(options.graceMs);
+    if (workerNumber() === 0) removePidFile(options);
+    logger.info("Stopped");
+    await shutdownLogging();
+    resolveExit(0);
+  };
+  process.on("SIGHUP", () => {
+    logger.info("SIGHUP received: reloading {file}", { file: options.config.path });
+    const next = loadRouteConfig(options.config.path, options.config.explicit);
+    if (!next.ok) {
+      for (const issue of next.issues) logger.error("{issue}", { issue: formatIssue(issue) });
+      logger.error("Reload rejected: {file} has errors; the previous route table stays in force", {
+        file: options.config.path,
+      });
+      return;
+    }
+    router = buildRouter(next.rules);
+    logRouteConfig(logger, options, next);
+  });
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+  await new Promise((resolve) => setTimeout(resolve, 0));
   let lines: string[];
   try {
     lines = await listenAll(server, options, resolver);
@@ -256,6 +294,10 @@ export async function run(platform: Platform, argv: readonly string[]): Promise<
     report(`srelay: cannot listen: ${(error as Error).message}`, true);
     await shutdownLogging();
     return 1;
+  }
+  if (stopping) {
+    await server.shutdown(0);
+    return exited;
   }
   for (const line of lines) report(`srelay: ${line}`);
   const open = server.addresses.filter((address) => !isLoopback(address.host));
@@ -275,36 +317,5 @@ export async function run(platform: Platform, argv: readonly string[]): Promise<
   });
   if (workerNumber() === 0) writePidFile(options, logger);
   if (reportsToParent()) report(READY_LINE);
-  return await new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info("{signal} received: no new sessions; waiting up to {grace} s for {active} running sessions", {
-        signal,
-        grace: options.graceMs / 1000,
-        active: server.activeSessions,
-      });
-      await server.shutdown(options.graceMs);
-      if (workerNumber() === 0) removePidFile(options);
-      logger.info("Stopped");
-      await shutdownLogging();
-      resolve(0);
-    };
-    process.on("SIGHUP", () => {
-      logger.info("SIGHUP received: reloading {file}", { file: options.config.path });
-      const next = loadRouteConfig(options.config.path, options.config.explicit);
-      if (!next.ok) {
-        for (const issue of next.issues) logger.error("{issue}", { issue: formatIssue(issue) });
-        logger.error("Reload rejected: {file} has errors; the previous route table stays in force", {
-          file: options.config.path,
-        });
-        return;
-      }
-      router = buildRouter(next.rules);
-      logRouteConfig(logger, options, next);
-    });
-    process.on("SIGTERM", () => void stop("SIGTERM"));
-    process.on("SIGINT", () => void stop("SIGINT"));
-  });
+  return await exited;
 }

@@ -51,21 +51,29 @@ export async function superviseWorkers(
       detached: false,
       stderr: "inherit",
     });
-  const first = await start(1, null);
-  const listen = first.lines.map((line) => line.match(/listening on (\S+)/)?.[1]).filter(Boolean).join(" ");
-  const workers = new Map<number, ChildProcess>([[1, first.child]]);
-  try {
-    for (let number = 2; number <= count; number++) workers.set(number, (await start(number, listen)).child);
-  } catch (error) {
-    for (const child of workers.values()) child.kill("SIGTERM");
-    throw error;
-  }
+  const workers = new Map<number, ChildProcess>();
   let stopping = false;
+  let listen = "";
   let resolveStopped: (code: number) => void = () => {};
   const stopped = new Promise<number>((resolve) => {
     resolveStopped = resolve;
   });
+  const forward = (signal: NodeJS.Signals) => {
+    for (const child of workers.values()) child.kill(signal);
+  };
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info("{signal} received: stopping {count} workers", { signal, count: workers.size });
+    if (workers.size === 0) resolveStopped(0);
+    forward("SIGTERM");
+  };
+  // Handlers first, so a signal during start-up reaches the workers already running.
+  process.on("SIGHUP", () => forward("SIGHUP"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
   const watch = (number: number, child: ChildProcess) => {
+    workers.set(number, child);
     child.on("exit", (code, signal) => {
       workers.delete(number);
       if (stopping) {
@@ -80,29 +88,23 @@ export async function superviseWorkers(
       setTimeout(() => {
         if (stopping) return;
         start(number, listen).then(
-          (restarted) => {
-            workers.set(number, restarted.child);
-            watch(number, restarted.child);
-          },
+          (restarted) => watch(number, restarted.child),
           (error: Error) => logger.error("Cannot restart worker {number}: {error}", { number, error: error.message }),
         );
       }, RESTART_DELAY_MS);
     });
   };
-  for (const [number, child] of workers) watch(number, child);
-  const forward = (signal: NodeJS.Signals) => {
-    for (const child of workers.values()) child.kill(signal);
-  };
-  process.on("SIGHUP", () => forward("SIGHUP"));
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
+  let first;
+  try {
+    first = await start(1, null);
+    watch(1, first.child);
+    listen = first.lines.map((line) => line.match(/listening on (\S+)/)?.[1]).filter(Boolean).join(" ");
+    for (let number = 2; number <= count && !stopping; number++) watch(number, (await start(number, listen)).child);
+  } catch (error) {
     stopping = true;
-    logger.info("{signal} received: stopping {count} workers", { signal, count: workers.size });
-    if (workers.size === 0) resolveStopped(0);
     forward("SIGTERM");
-  };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+    throw error;
+  }
   logger.info("{count} workers share {listen}: PIDs {pids}", {
     count,
     listen,

@@ -68,6 +68,18 @@ export interface RunningServer {
   readonly exited: Promise<number | null>;
 }
 
+/**
+ * Signals the child by PID. (Deno's `ChildProcess.kill()` ignores every call
+ * after the first, so a SIGHUP would swallow the later SIGTERM.)
+ */
+function sendSignal(child: ChildProcess, name: NodeJS.Signals): void {
+  try {
+    process.kill(child.pid!, name);
+  } catch {
+    // Already gone (ESRCH): nothing to signal.
+  }
+}
+
 /** Options for `startServer`. */
 export interface StartOptions {
   /** How many `listening on` lines to wait for (default 1). */
@@ -128,7 +140,7 @@ export async function startServer(mode: ServerMode, args: string[], options: Sta
   try {
     await waitForOutput(listening, options.timeoutMs ?? 30_000);
   } catch (error) {
-    child.kill("SIGKILL");
+    sendSignal(child, "SIGKILL");
     throw error;
   }
   const addresses = [...output.matchAll(/listening on (\S+)/g)].map((m) => m[1]!);
@@ -140,12 +152,12 @@ export async function startServer(mode: ServerMode, args: string[], options: Sta
     port,
     output: () => output,
     waitForOutput,
-    signal: (name) => child.kill(name),
+    signal: (name) => sendSignal(child, name),
     exited,
     async stop(timeoutMs = 15_000) {
       if (hasExited) return exited;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+      sendSignal(child, "SIGTERM");
+      const timer = setTimeout(() => sendSignal(child, "SIGKILL"), timeoutMs);
       const code = await exited;
       clearTimeout(timer);
       return code;
