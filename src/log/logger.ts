@@ -39,14 +39,10 @@ function pad2(value: number): string {
 
 /**
  * Formats a record like srelay's foreground log: `Nov 25 15:27:24 host srelay[pid]: message`,
- * with the level named for warnings and errors.
+ * with the level named for warnings and errors. `prefix` is `host srelay[pid]: `.
  */
-export function formatTextRecord(record: LogRecord, host = hostname(), pid = process.pid): string {
-  const time = new Date(record.timestamp);
-  const day = String(time.getDate()).padStart(2, " ");
-  const stamp = `${MONTHS[time.getMonth()]} ${day} ${pad2(time.getHours())}:${pad2(time.getMinutes())}:${
-    pad2(time.getSeconds())
-  }`;
+export function formatTextRecord(record: LogRecord, prefix: string): string {
+  const stamp = timeStamp(record.timestamp);
   let message = "";
   for (let i = 0; i < record.message.length; i++) {
     const part = record.message[i];
@@ -55,7 +51,24 @@ export function formatTextRecord(record: LogRecord, host = hostname(), pid = pro
   const level = record.level === "warning" || record.level === "error" || record.level === "fatal"
     ? `${record.level}: `
     : "";
-  return `${stamp} ${host} srelay[${pid}]: ${level}${message}\n`;
+  return `${stamp} ${prefix}${level}${message}\n`;
+}
+
+let stampSecond = -1;
+let stampText = "";
+
+/** `Nov 25 15:27:24` in local time, computed once per second. */
+function timeStamp(timestamp: number): string {
+  const second = Math.floor(timestamp / 1000);
+  if (second !== stampSecond) {
+    const time = new Date(timestamp);
+    const day = String(time.getDate()).padStart(2, " ");
+    stampText = `${MONTHS[time.getMonth()]} ${day} ${pad2(time.getHours())}:${pad2(time.getMinutes())}:${
+      pad2(time.getSeconds())
+    }`;
+    stampSecond = second;
+  }
+  return stampText;
 }
 
 function stderrSink(format: (record: LogRecord) => string): Sink {
@@ -67,7 +80,8 @@ function stderrSink(format: (record: LogRecord) => string): Sink {
 /** Configures LogTape for the server. Call once at start-up, before logging. */
 export async function setupLogging(settings: LogSettings): Promise<void> {
   const json = getJsonLinesFormatter({ properties: "flatten", message: "rendered" });
-  const text = (record: LogRecord) => formatTextRecord(record);
+  const prefix = `${hostname()} srelay[${process.pid}]: `;
+  const text = (record: LogRecord) => formatTextRecord(record, prefix);
   const formatter = settings.format === "json" ? json : text;
   let sink: Sink;
   switch (settings.destination.kind) {
