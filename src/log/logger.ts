@@ -43,15 +43,21 @@ function pad2(value: number): string {
  */
 export function formatTextRecord(record: LogRecord, prefix: string): string {
   const stamp = timeStamp(record.timestamp);
+  const message = renderMessage(record);
+  const level = record.level === "warning" || record.level === "error" || record.level === "fatal"
+    ? `${record.level}: `
+    : "";
+  return `${stamp} ${prefix}${level}${message}\n`;
+}
+
+/** A record's message with string values as they are and other values as JSON. */
+function renderMessage(record: LogRecord): string {
   let message = "";
   for (let i = 0; i < record.message.length; i++) {
     const part = record.message[i];
     message += i % 2 === 0 ? String(part) : typeof part === "string" ? part : JSON.stringify(part);
   }
-  const level = record.level === "warning" || record.level === "error" || record.level === "fatal"
-    ? `${record.level}: `
-    : "";
-  return `${stamp} ${prefix}${level}${message}\n`;
+  return message;
 }
 
 let stampSecond = -1;
@@ -91,14 +97,18 @@ export async function setupLogging(settings: LogSettings): Promise<void> {
     case "file":
       sink = getFileSink(settings.destination.path, { formatter, lazy: true });
       break;
-    case "syslog":
-      sink = getSyslogSink({
+    case "syslog": {
+      const syslog = getSyslogSink({
         hostname: settings.destination.host,
         port: settings.destination.port,
         appName: "srelay",
         facility: "daemon",
       });
+      // The syslog sink renders values JSON-style ("quoted" strings): hand it
+      // the message already rendered the way the text format does.
+      sink = (record) => syslog({ ...record, message: [renderMessage(record), ""] });
       break;
+    }
     case "none":
       sink = () => {};
       break;

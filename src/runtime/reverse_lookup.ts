@@ -1,9 +1,10 @@
 /**
- * Reverse DNS for log lines (`-r`): bounded in time, cached, never failing.
+ * Reverse DNS for log lines (`-r`): getnameinfo (so /etc/hosts counts, as
+ * in srelay), bounded in time, cached, never failing.
  *
  * @module
  */
-import { reverse } from "node:dns/promises";
+import { lookupService } from "node:dns/promises";
 
 const TIMEOUT_MS = 2000;
 const MAX_ENTRIES = 1000;
@@ -19,7 +20,7 @@ export function createReverseLookup(): ReverseLookup {
     if (cached !== undefined) return cached;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const answer = Promise.race([
-      reverse(address).then((names) => names[0] ?? null, () => null),
+      lookupService(address, 0).then(({ hostname }) => (hostname === address ? null : hostname), () => null),
       new Promise<null>((resolve) => {
         timer = setTimeout(() => resolve(null), TIMEOUT_MS);
       }),

@@ -5,6 +5,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { createSocket } from "node:dgram";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -197,6 +198,42 @@ for (const { mode, skip } of serverModes()) {
         await server.stop();
       }
       assert.match(server.output(), /srelay\[\d+\]: Stopped\n[\s\S]*Stopped\n[\s\S]*Stopped\n/);
+    });
+
+    test("-r names clients by reverse lookup (getnameinfo, so /etc/hosts counts)", { skip }, async () => {
+      const server = await startServer(mode, ["-i", "127.0.0.1:0", "-r"]);
+      try {
+        const client = await openClient("127.0.0.1", server.port);
+        client.send([...socks5ConnectBytes("127.0.0.1", echo.port), 0x41]);
+        await client.read(13);
+        client.close();
+        // 127.0.0.1 has several names in /etc/hosts here; getnameinfo may return any of them.
+        await server.waitForOutput(/: [A-Za-z][\w.-]*\[127\.0\.0\.1\]:\d+ 5-CON 127\.0\.0\.1:\d+/);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    test("-s sends the log to syslog (--syslog-address, UDP)", { skip }, async () => {
+      const receiver = createSocket("udp4");
+      const messages: string[] = [];
+      receiver.on("message", (message: Uint8Array) => messages.push(new TextDecoder().decode(message)));
+      await new Promise<void>((resolve) => receiver.bind(0, "127.0.0.1", () => resolve()));
+      const port = receiver.address().port;
+      const server = await startServer(mode, ["-i", "127.0.0.1:0", "-s", "--syslog-address", `127.0.0.1:${port}`]);
+      try {
+        const client = await openClient("127.0.0.1", server.port);
+        client.send([...socks5ConnectBytes("127.0.0.1", echo.port), 0x41]);
+        await client.read(13);
+        client.close();
+        const seen = await waitUntil(() => messages.some((m) => / srelay .*5-CON 127\.0\.0\.1:\d+ direct bound=/.test(m)), 5000);
+        assert.equal(seen, true, `syslog datagrams: ${messages.join("\n")}`);
+        assert.ok(messages.some((m) => /^<30>1 /.test(m)), "RFC 5424, facility daemon, severity info");
+        assert.doesNotMatch(server.output(), /5-CON/, "nothing on stderr");
+      } finally {
+        await server.stop();
+        receiver.close();
+      }
     });
 
     test("SIGTERM lets a running session finish, then exits 0", { skip }, async () => {
