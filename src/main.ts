@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { unlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { getLogger, type Logger } from "@logtape/logtape";
 import { detach, isDaemonChild } from "./cli/daemon.ts";
@@ -202,6 +202,14 @@ export async function run(platform: Platform, argv: readonly string[]): Promise<
   }
   if (!options.foreground && !isDaemonChild()) {
     return detach(platform.selfCommand, argv);
+  }
+  if (options.logFile !== null) {
+    try {
+      appendFileSync(options.logFile, "");
+    } catch (error) {
+      report(`srelay: cannot write the log file: ${(error as Error).message}`, true);
+      return 1;
+    }
   }
   await setupLogging({ destination: logDestination(options), format: options.logFormat, level: options.logLevel });
   const logger = getLogger(["srelay"]);

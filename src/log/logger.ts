@@ -6,6 +6,7 @@
  * @module
  */
 import { hostname } from "node:os";
+import { setImmediate } from "node:timers";
 import {
   configure,
   dispose,
@@ -14,7 +15,7 @@ import {
   type LogRecord,
   type Sink,
 } from "@logtape/logtape";
-import { getFileSink } from "@logtape/file";
+import { getStreamFileSink } from "@logtape/file";
 import { getSyslogSink } from "@logtape/syslog";
 
 /** Where log lines are written. */
@@ -77,10 +78,29 @@ function timeStamp(timestamp: number): string {
   return stampText;
 }
 
-function stderrSink(format: (record: LogRecord) => string): Sink {
-  return (record) => {
-    process.stderr.write(format(record));
+/**
+ * Writes formatted lines to stderr, batched: lines logged during one turn of
+ * the event loop go out in one write (at thousands of sessions per second a
+ * write per line is a measurable share of the CPU). Disposing flushes.
+ */
+function stderrSink(format: (record: LogRecord) => string): Sink & Disposable {
+  let pending: string[] = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const text = pending.join("");
+    pending = [];
+    process.stderr.write(text);
   };
+  const sink = (record: LogRecord) => {
+    pending.push(format(record));
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+  return Object.assign(sink, { [Symbol.dispose]: flush });
 }
 
 /** Configures LogTape for the server. Call once at start-up, before logging. */
@@ -95,7 +115,9 @@ export async function setupLogging(settings: LogSettings): Promise<void> {
       sink = stderrSink(formatter);
       break;
     case "file":
-      sink = getFileSink(settings.destination.path, { formatter, lazy: true });
+      // The stream sink appends through a buffered stream; getFileSink would
+      // fsync every 8 KiB, which cost two thirds of the CPU at high rates.
+      sink = getStreamFileSink(settings.destination.path, { formatter });
       break;
     case "syslog": {
       const syslog = getSyslogSink({

@@ -42,6 +42,9 @@ import type {
   NetRuntime,
 } from "./types.ts";
 
+/** Most bytes kept for a socket whose consumer has not installed handlers yet. */
+const EARLY_LIMIT = 64 * 1024;
+
 type BunSocket = BunSocketOf<BunConnection>;
 type BunSocketEvents = BunSocketHandler<BunConnection>;
 
@@ -80,6 +83,8 @@ class BunConnection implements Connection {
   #socketPaused = false;
   /** Copies of chunks that arrived with no handlers or while paused. */
   #early: Uint8Array[] | null = null;
+  /** Bytes held in `#early`. */
+  #earlyBytes = 0;
   #endPending = false;
   #endDelivered = false;
   #closePending = false;
@@ -97,7 +102,6 @@ class BunConnection implements Connection {
     this.local = toNetAddress(socket.localAddress, socket.localPort);
     this.remote = toNetAddress(socket.remoteAddress, socket.remotePort);
     socket.setNoDelay(true);
-    this.#syncPause();
   }
 
   get closed(): boolean {
@@ -145,6 +149,7 @@ class BunConnection implements Connection {
     this.#closed = true;
     this.#queue = [];
     this.#early = null;
+    this.#earlyBytes = 0;
     this.#endPending = false;
     this.#closePending = true;
     this.#socket.close();
@@ -159,6 +164,7 @@ class BunConnection implements Connection {
       return;
     }
     (this.#early ??= []).push(chunk.slice());
+    this.#earlyBytes += chunk.length;
     this.#syncPause();
   }
 
@@ -179,13 +185,17 @@ class BunConnection implements Connection {
     while (this.#early !== null && this.#handlers !== null && !this.#paused) {
       const chunk = this.#early.shift();
       if (this.#early.length === 0) this.#early = null;
-      if (chunk !== undefined) this.#handlers.onData(chunk);
+      if (chunk !== undefined) {
+        this.#earlyBytes -= chunk.length;
+        this.#handlers.onData(chunk);
+      }
     }
     if (this.#handlers === null || (this.#early !== null && !this.#closePending)) {
       this.#syncPause();
       return;
     }
     this.#early = null;
+    this.#earlyBytes = 0;
     if (this.#endPending && !this.#endDelivered) {
       this.#endDelivered = true;
       this.#handlers.onEnd();
@@ -229,7 +239,10 @@ class BunConnection implements Connection {
 
   #syncPause(): void {
     if (this.#closed) return;
-    const paused = this.#paused || this.#handlers === null || this.#early !== null;
+    // Until handlers are installed, data is kept (copied) rather than the
+    // socket paused: a pause/resume pair per connection costs more than the
+    // copy of a handshake. A peer that sends a lot before then is paused.
+    const paused = this.#paused || this.#earlyBytes >= EARLY_LIMIT;
     if (paused === this.#socketPaused) return;
     this.#socketPaused = paused;
     if (paused) this.#socket.pause();

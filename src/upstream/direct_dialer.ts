@@ -62,6 +62,8 @@ export function createDirectDialer(options: DirectDialerOptions): Dialer {
 
   return {
     async dial(target: Target, context: DialContext): Promise<DialResult> {
+      // One controller carries both the connect timeout and the caller's
+      // cancellation (cheaper per dial than AbortSignal.any).
       const deadline = new AbortController();
       const timer = setTimeout(() => {
         deadline.abort(
@@ -71,27 +73,35 @@ export function createDirectDialer(options: DirectDialerOptions): Dialer {
           ),
         );
       }, connectTimeoutMs);
-      const signal = AbortSignal.any([context.signal, deadline.signal]);
+      const cancel = () => deadline.abort(context.signal.reason);
+      if (context.signal.aborted) cancel();
+      else context.signal.addEventListener("abort", cancel, { once: true });
+      const signal = deadline.signal;
+      const connectTo = (address: string, attempt: AbortSignal) => {
+        const { runtime, localHost } = runtimeFor(address, context.localHost);
+        return runtime.connect({
+          host: address,
+          port: target.port,
+          signal: attempt,
+          ...(localHost === undefined ? {} : { localHost }),
+        });
+      };
       try {
         const addresses = target.kind === "domain"
           ? interleaveFamilies(await resolveTarget(options.resolver, target.host, signal))
           : [target.host];
-        const connection = await raceConnect(addresses, signal, attemptDelayMs, (address, attempt) => {
-          const { runtime, localHost } = runtimeFor(address, context.localHost);
-          return runtime.connect({
-            host: address,
-            port: target.port,
-            signal: attempt,
-            ...(localHost === undefined ? {} : { localHost }),
+        const single = addresses.length === 1 ? addresses[0] : undefined;
+        const connection = await (single !== undefined
+          ? connectTo(single, signal)
+          : raceConnect(addresses, signal, attemptDelayMs, connectTo)).catch((error: unknown) => {
+            throw target.kind === "domain" ? nameDialError(target, addresses.length, error) : error;
           });
-        }).catch((error: unknown) => {
-          throw target.kind === "domain" ? nameDialError(target, addresses.length, error) : error;
-        });
         return { connection, rest: new Uint8Array(0), bound: targetFromAddress(connection.local) };
       } catch (error) {
         throw dialError(target, signal, error);
       } finally {
         clearTimeout(timer);
+        context.signal.removeEventListener("abort", cancel);
       }
     },
   };

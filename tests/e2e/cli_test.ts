@@ -175,7 +175,8 @@ for (const { mode, skip } of serverModes()) {
     test("--workers 2 shares one port between two processes and spreads sessions", { skip }, async () => {
       const server = await startServer(mode, ["-i", "127.0.0.1:0", "--workers", "2"]);
       try {
-        const pids = server.output().match(/2 workers share 127\.0\.0\.1:\d+: PIDs (\d+), (\d+)/);
+        const line = await server.waitForOutput(/2 workers share 127\.0\.0\.1:\d+: PIDs (\d+), (\d+)/);
+        const pids = line.match(/PIDs (\d+), (\d+)/);
         assert.ok(pids, server.output());
         for (let i = 0; i < 40; i++) {
           const client = await openClient("127.0.0.1", server.port);
