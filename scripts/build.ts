@@ -22,6 +22,7 @@ import { createReadStream, existsSync, mkdirSync, rmSync, statSync, writeFileSyn
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { DENO_PERMISSIONS } from "../src/entry/deno_permissions.ts";
 import { VERSION } from "../src/version.ts";
 import { artifactName, hostTarget, type Target, TARGETS } from "./targets.ts";
 
@@ -59,16 +60,6 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TARGET_TIMEOUT_MS = 300_000;
 /** Upper bound for running a built binary with `-V`. */
 const SMOKE_TIMEOUT_MS = 20_000;
-/** Permissions baked into Deno binaries (the server reads configs, writes logs and pid files, may run helpers). */
-const DENO_PERMISSIONS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-run",
-];
-
 const USAGE = `usage: build.ts [--host] [--runtime bun|deno]
   --host          build only the target of this machine (default: all targets)
   --runtime bun   compile with Bun.build into dist/ (default; run the script with bun)

@@ -7,10 +7,10 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import process from "node:process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { runCommand } from "./helpers/run_command.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BENCH_TIMEOUT_MS = 150_000;
@@ -41,26 +41,11 @@ interface BenchJson {
   skipped: { id: string; reason: string }[];
 }
 
-function runBench(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["scripts/bench.ts", "--quick", "--json"], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text));
-    child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
-    // The bench bounds its own steps; this only guards against a hang of the harness itself.
-    const timer = setTimeout(() => child.kill("SIGTERM"), BENCH_TIMEOUT_MS);
-    child.on("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+/** Runs the quick bench; the bench bounds its own steps, the limit only guards against a hang. */
+function runBench() {
+  return runCommand(process.execPath, ["scripts/bench.ts", "--quick", "--json"], {
+    cwd: ROOT,
+    timeoutMs: BENCH_TIMEOUT_MS,
   });
 }
 

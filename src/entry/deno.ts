@@ -6,24 +6,15 @@
 import { basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run } from "../main.ts";
+import { DENO_PERMISSIONS } from "./deno_permissions.ts";
 import { denoRuntime } from "../runtime/deno.ts";
 import { nodeRuntime } from "../runtime/node.ts";
-
-/** Permissions the server needs when it re-runs itself in the background. */
-const PERMISSIONS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-run",
-];
 
 const compiled = !/^deno(\.exe)?$/.test(basename(Deno.execPath()));
 const selfCommand = compiled ? [Deno.execPath()] : [
   Deno.execPath(),
   "run",
-  ...PERMISSIONS,
+  ...DENO_PERMISSIONS,
   "--config",
   fileURLToPath(new URL("../../deno.json", import.meta.url)),
   Deno.mainModule,

@@ -11,6 +11,7 @@
  */
 import { ProtocolError } from "../protocol/decoded.ts";
 import type { FailureReason } from "../protocol/reply.ts";
+import { formatTarget, type Target } from "../protocol/target.ts";
 import { NetError, type NetErrorCode } from "../runtime/types.ts";
 
 /** A failure at or behind a next hop. */
@@ -33,6 +34,24 @@ export interface HopLabel {
   readonly name: string;
   /** The protocol spoken to it: `socks5`, `socks4` or `http`. */
   readonly protocol: string;
+}
+
+/**
+ * A request that cannot be put to a hop at all (the encoder refused the
+ * target, e.g. a name longer than 255 bytes), with the encoder's reason.
+ */
+export function hopRequestError(
+  hop: HopLabel,
+  target: Target,
+  reason: FailureReason,
+  error: unknown,
+): HopError {
+  return new HopError(
+    hop.name,
+    reason,
+    `${describeHop(hop)} cannot be asked for ${formatTarget(target)}: ${errorText(error)}`,
+    { cause: error },
+  );
 }
 
 /** Formats a hop for messages: `Next hop fw:8080 (http)`. */

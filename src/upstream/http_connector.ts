@@ -21,7 +21,7 @@ import {
 import type { FailureReason } from "../protocol/reply.ts";
 import { formatTarget, type Target } from "../protocol/target.ts";
 import { type Connector, type Credentials, targetFromAddress } from "./dialer.ts";
-import { describeHop, HopError, hopHandshakeError, type HopLabel } from "./hop_error.ts";
+import { describeHop, HopError, hopHandshakeError, type HopLabel, hopRequestError } from "./hop_error.ts";
 
 /** Options for `httpConnector`. */
 export interface HttpConnectorOptions {
@@ -58,14 +58,7 @@ export function httpConnector(options: HttpConnectorOptions): Connector {
       try {
         request = encodeHttpConnectRequest(target, credentials === null ? {} : { credentials });
       } catch (error) {
-        throw new HopError(
-          label.name,
-          "general_failure",
-          `${describeHop(label)} cannot be asked for ${formatTarget(target)}: ${
-            error instanceof Error ? error.message : String(error)
-          }`,
-          { cause: error },
-        );
+        throw hopRequestError(label, target, "general_failure", error);
       }
       connection.write(request);
       let response: HttpConnectResponse;

@@ -14,7 +14,7 @@ import type { FailureReason } from "../protocol/reply.ts";
 import { decodeSocks4Reply, encodeSocks4Request, SOCKS4_COMMAND, type Socks4Command } from "../protocol/socks4.ts";
 import { formatTarget, type Target } from "../protocol/target.ts";
 import type { Connector } from "./dialer.ts";
-import { describeHop, HopError, hopHandshakeError, type HopLabel } from "./hop_error.ts";
+import { describeHop, HopError, hopHandshakeError, type HopLabel, hopRequestError } from "./hop_error.ts";
 
 /** Options for `socks4Connector`. */
 export interface Socks4ConnectorOptions {
@@ -68,14 +68,7 @@ export function socks4Connector(options: Socks4ConnectorOptions): Connector {
       try {
         request = encodeSocks4Request(command, target, userId);
       } catch (error) {
-        throw new HopError(
-          label.name,
-          "general_failure",
-          `${describeHop(label)} cannot be asked for ${formatTarget(target)}: ${
-            error instanceof Error ? error.message : String(error)
-          }`,
-          { cause: error },
-        );
+        throw hopRequestError(label, target, "general_failure", error);
       }
       connection.write(request);
       let reply: { code: number; bound: { host: string; port: number } };

@@ -28,7 +28,7 @@ import { decodeUserPassReply, encodeUserPassRequest } from "../protocol/socks5_a
 import { formatTarget, type Target } from "../protocol/target.ts";
 import { type Connection, NetError } from "../runtime/types.ts";
 import type { Connector, Credentials } from "./dialer.ts";
-import { describeHop, HopError, hopHandshakeError, type HopLabel } from "./hop_error.ts";
+import { describeHop, HopError, hopHandshakeError, type HopLabel, hopRequestError } from "./hop_error.ts";
 
 /** Options for `socks5Connector`. */
 export interface Socks5ConnectorOptions {
@@ -155,14 +155,7 @@ export function socks5Connector(options: Socks5ConnectorOptions): Connector {
       try {
         request = encodeSocks5Request(command, target);
       } catch (error) {
-        throw new HopError(
-          label.name,
-          "address_type_not_supported",
-          `${describeHop(label)} cannot be asked for ${formatTarget(target)}: ${
-            error instanceof Error ? error.message : String(error)
-          }`,
-          { cause: error },
-        );
+        throw hopRequestError(label, target, "address_type_not_supported", error);
       }
       connection.write(request);
       let reply: { code: number; bound: Target };

@@ -1,0 +1,18 @@
+/**
+ * The permissions srelay needs under Deno: network, its config, log and PID
+ * files, environment, system information (host name), and starting itself
+ * (background mode, workers). Used when it re-runs itself and by
+ * `scripts/build.ts` for `deno compile`.
+ *
+ * @module
+ */
+
+/** Deno permission flags for the server. */
+export const DENO_PERMISSIONS: readonly string[] = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-sys",
+  "--allow-run",
+];
