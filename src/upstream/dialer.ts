@@ -73,10 +73,7 @@ export interface Connector {
 }
 
 /** Username and password for a next hop (from srelay.passwd). */
-export interface Credentials {
-  readonly username: string;
-  readonly password: string;
-}
+export type { Credentials } from "../config/passwd.ts";
 
 /**
  * A socket address as a `Target`; IPv4-mapped IPv6 addresses
