@@ -6,7 +6,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { openClient, socks5ConnectBytes } from "../helpers/socks_client.ts";
 import { type RunningServer, serverModes, startServer } from "../helpers/srelay_process.ts";
-import { startEchoServer, type TestServer } from "../helpers/targets.ts";
+import { startEchoServer } from "../helpers/fake_hops.ts";
+import type { TestServer } from "../helpers/targets.ts";
 
 for (const { mode, skip } of serverModes()) {
   describe(`srelay (${mode}) with bad input`, () => {

@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { runCommand } from "../helpers/run_command.ts";
 import { openClient, socks5ConnectBytes } from "../helpers/socks_client.ts";
 import { serverCommand, serverModes, startServer } from "../helpers/srelay_process.ts";
-import { startEchoServer, type TestServer } from "../helpers/targets.ts";
+import { startEchoServer } from "../helpers/fake_hops.ts";
+import type { TestServer } from "../helpers/targets.ts";
 
 function isAlive(pid: number): boolean {
   try {

@@ -7,6 +7,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { SocksClient } from "socks";
+import { startEchoServer } from "../helpers/fake_hops.ts";
 import { needs } from "../helpers/peers.ts";
 import { runCommand } from "../helpers/run_command.ts";
 import { openClient, socks5ConnectBytes } from "../helpers/socks_client.ts";
@@ -15,7 +16,6 @@ import {
   patternBytes,
   sha256,
   startDrainServer,
-  startEchoServer,
   startHttpServer,
   type TestServer,
 } from "../helpers/targets.ts";
@@ -39,8 +39,8 @@ for (const { mode, skip } of serverModes()) {
       [http4, http6, echo4, echo6, drain] = await Promise.all([
         startHttpServer("127.0.0.1"),
         startHttpServer("::1"),
-        startEchoServer("127.0.0.1"),
-        startEchoServer("::1"),
+        startEchoServer({ host: "127.0.0.1" }),
+        startEchoServer({ host: "::1" }),
         startDrainServer(1 << 20),
       ]);
       server = await startServer(mode, ["-i", "127.0.0.1:0", "-i", "[::1]:0", "--handshake-timeout", "2"], {

@@ -1,6 +1,7 @@
 /**
- * Destination servers for end-to-end tests: an echo server, an HTTP server,
- * and a "drain then answer" server for half-close checks. All on loopback.
+ * Destination servers for end-to-end tests: an HTTP server and a "drain
+ * then answer" server for half-close checks, on loopback. (The echo server
+ * is `startEchoServer` in fake_hops.ts.)
  *
  * @module
  */
@@ -38,16 +39,6 @@ function listen(server: Server | HttpServer, host: string): Promise<number> {
       resolve(typeof address === "object" && address !== null ? address.port : 0);
     });
   });
-}
-
-/** Echoes every byte back; ends its side when the client ends. */
-export async function startEchoServer(host = "127.0.0.1"): Promise<TestServer> {
-  const server = createServer({ allowHalfOpen: true }, (socket) => {
-    socket.on("error", () => {});
-    socket.pipe(socket);
-  });
-  const tracked = track(server);
-  return { port: await listen(server, host), close: tracked.close };
 }
 
 /** Answers every HTTP request with `hello from <host> <path>`. */
