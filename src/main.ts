@@ -246,6 +246,7 @@ export async function run(platform: Platform, argv: readonly string[]): Promise<
     settings: {
       handshakeTimeoutMs: options.handshakeTimeoutMs,
       idleTimeoutMs: options.idleTimeoutMs,
+      finWaitMs: options.finWaitMs,
       socks5Methods: [SOCKS5_METHOD.NO_AUTH],
       refuseSocks4: false,
       sameInterface: options.sameInterface,

@@ -26,6 +26,8 @@ Listening
                      (decimals allowed: -o 0.5 is 30 s). 0 = never (default).
   --handshake-timeout SECONDS
                      Time a client has to send its greeting and request (default 30).
+  --fin-wait SECONDS After one side of a session has closed (FIN), close the session if
+                     the other side is still open SECONDS later. 0 = no limit (default).
   --connect-timeout SECONDS
                      Time allowed to reach the target or the nearest next hop (default 30).
   --workers N        Run N server processes sharing the listening ports (SO_REUSEPORT).

@@ -21,6 +21,8 @@ export interface CliOptions {
   readonly maxSessions: number;
   /** `-o` in milliseconds: 0 = no idle timeout. */
   readonly idleTimeoutMs: number;
+  /** `--fin-wait` in milliseconds: 0 = half-closed sessions may last forever. */
+  readonly finWaitMs: number;
   readonly pidFile: string | null;
   readonly authMethods: readonly ("none" | "password")[];
   readonly foreground: boolean;
@@ -85,6 +87,7 @@ const SPEC = {
   grace: { type: "string" },
   "connect-timeout": { type: "string" },
   "handshake-timeout": { type: "string" },
+  "fin-wait": { type: "string" },
   "no-route-dns": { type: "boolean" },
 } as const;
 
@@ -171,6 +174,7 @@ export function parseCliOptions(argv: readonly string[]): CliOptions {
     passwdFile: values["passwd-file"] ?? null,
     maxSessions: number("-m", values["max-sessions"], 0, { integer: true }),
     idleTimeoutMs: Math.round(number("-o", values["idle-timeout"], 0) * 60_000),
+    finWaitMs: Math.round(number("--fin-wait", values["fin-wait"], 0) * 1000),
     pidFile: values["pid-file"] ?? null,
     authMethods: authMethods(values.auth),
     foreground: values.foreground ?? false,

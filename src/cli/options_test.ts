@@ -49,6 +49,8 @@ describe("parseCliOptions()", () => {
     assert.equal(options.io, "node");
     assert.equal(options.workers, 2);
     assert.equal(parseCliOptions(["--check"]).checkConfig, true);
+    assert.equal(parseCliOptions(["--fin-wait", "2.5"]).finWaitMs, 2500);
+    assert.equal(parseCliOptions([]).finWaitMs, 0);
     assert.equal(parseCliOptions(["-x", "127.0.0.2"]).sourceAddress, "127.0.0.2");
     assert.equal(parseCliOptions(["-J", "127.0.0.3"]).sourceAddress, "127.0.0.3");
   });

@@ -41,12 +41,24 @@ export interface RelayOptions {
   clientEnded?: boolean;
   /** The target already sent FIN before the relay took over. */
   targetEnded?: boolean;
+  /**
+   * Once one direction has ended (a FIN went through), the other must end
+   * within this long or the session is closed (`fin_wait_timeout`); 0
+   * disables it. Bounds half-closed sessions whose peer never finishes.
+   */
+  finWaitMs?: number;
   /** Aborting closes both sides; the outcome is then `aborted`. */
   signal?: AbortSignal;
 }
 
 /** Why a relay session ended. */
-export type RelayOutcome = "done" | "idle_timeout" | "aborted" | "client_error" | "target_error";
+export type RelayOutcome =
+  | "done"
+  | "idle_timeout"
+  | "fin_wait_timeout"
+  | "aborted"
+  | "client_error"
+  | "target_error";
 
 /** What a finished relay session reports. */
 export interface RelayResult {
@@ -125,6 +137,7 @@ class Pump {
     if (this.ended) return;
     this.ended = true;
     this.dst.closeWrite();
+    this.#session.halfClosed();
   }
 }
 
@@ -139,6 +152,7 @@ class Session {
   #targetClosed = false;
   #done = false;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #finWaitTimer: ReturnType<typeof setTimeout> | undefined;
   #lastTotal = 0;
   #silentSamples = 0;
   readonly #options: RelayOptions;
@@ -202,6 +216,13 @@ class Session {
     if (upSettled && downSettled) this.#finish("done");
   }
 
+  /** A direction ended: start the FIN-wait clock for the other one, if set. */
+  halfClosed(): void {
+    const finWaitMs = this.#options.finWaitMs ?? 0;
+    if (this.#done || finWaitMs <= 0 || this.#finWaitTimer !== undefined) return;
+    this.#finWaitTimer = setTimeout(() => this.#finish("fin_wait_timeout"), finWaitMs);
+  }
+
   #handlers(pump: Pump, isClient: boolean): ConnectionHandlers {
     return {
       onData: pump.onData,
@@ -249,6 +270,7 @@ class Session {
     if (this.#done) return;
     this.#done = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    clearTimeout(this.#finWaitTimer);
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#client.onDrain = null;
     this.#target.onDrain = null;

@@ -107,6 +107,7 @@ export async function serveConnect(
   client.write(responder.succeed(dialed.bound));
   const result = await relay(client, dialed.connection, {
     idleTimeoutMs: settings.idleTimeoutMs,
+    finWaitMs: settings.finWaitMs,
     clientRest: inbox.takeRest(),
     ...(inbox.ended ? { clientEnded: true } : {}),
     targetRest: dialed.rest,

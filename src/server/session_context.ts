@@ -11,6 +11,8 @@ import type { Router } from "./router.ts";
 export interface SessionSettings {
   readonly handshakeTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** After one direction ended, how long the other may stay open (0 = no limit). */
+  readonly finWaitMs: number;
   /** SOCKS5 methods the server accepts, in its order of preference. */
   readonly socks5Methods: readonly number[];
   /** True when SOCKS4 requests are refused (user/password auth is required). */

@@ -6,6 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
+import { type AddressInfo, createServer } from "node:net";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -151,6 +152,27 @@ for (const { mode, skip } of serverModes()) {
         await server.waitForOutput(/5-CON .* idle_timeout/);
       } finally {
         await server.stop();
+      }
+    });
+
+    test("--fin-wait closes a session left half-closed and logs fin_wait_timeout", { skip }, async () => {
+      const silent = createServer({ allowHalfOpen: true }, (socket) => {
+        socket.on("error", () => {});
+        socket.resume();
+      });
+      await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", () => resolve()));
+      const port = (silent.address() as AddressInfo).port;
+      const server = await startServer(mode, ["-i", "127.0.0.1:0", "--fin-wait", "0.3"]);
+      try {
+        const client = await openClient("127.0.0.1", server.port);
+        client.send(socks5ConnectBytes("127.0.0.1", port));
+        await client.read(12);
+        client.socket.end("done talking");
+        assert.equal(await client.closedWithin(5000), true, "closed ~0.3 s after the half-close");
+        await server.waitForOutput(/5-CON 127\.0\.0\.1:\d+ direct bound=\S+ up=12 down=0 time=[\d.]+s fin_wait_timeout/);
+      } finally {
+        await server.stop();
+        silent.close();
       }
     });
 

@@ -300,6 +300,43 @@ export function runConformance(
       }
     });
 
+    test(`${name}: fin-wait closes a half-closed session the other side never ends`, { timeout: 30_000 }, async () => {
+      const server = await nodeServer((socket) => socket.resume());
+      const proxy = await startProxy(runtime, server.port, { finWaitMs: 300 });
+      try {
+        const client = await connectNode(proxy.port);
+        client.resume();
+        client.end("bye");
+        const result = await within(proxy.session, 5_000, "the fin-wait timeout");
+        assert.deepEqual(result, { bytesUp: 3, bytesDown: 0, outcome: "fin_wait_timeout" });
+        await within(closedOrEnded(client), 5_000, "the client to be closed");
+      } finally {
+        proxy.close();
+        server.close();
+      }
+    });
+
+    test(`${name}: fin-wait spares a half-close that completes in time`, { timeout: 30_000 }, async () => {
+      const server = await nodeServer((socket) => {
+        socket.resume();
+        socket.on("end", () => setTimeout(() => socket.end("late reply"), 100));
+      });
+      const proxy = await startProxy(runtime, server.port, { finWaitMs: 2_000 });
+      try {
+        const client = await connectNode(proxy.port);
+        let received = "";
+        client.setEncoding("utf8").on("data", (text: string) => received += text);
+        client.end("bye");
+        const result = await within(proxy.session, 5_000, "the session end");
+        assert.deepEqual(result, { bytesUp: 3, bytesDown: 10, outcome: "done" });
+        await within(closedOrEnded(client), 5_000, "the client to see the end");
+        assert.equal(received, "late reply");
+      } finally {
+        proxy.close();
+        server.close();
+      }
+    });
+
     test(`${name}: idle timeout spares an active session`, { timeout: 30_000 }, async () => {
       const server = await nodeServer((socket) => socket.pipe(socket));
       const proxy = await startProxy(runtime, server.port, { idleTimeoutMs: 300 });
