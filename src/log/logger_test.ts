@@ -21,6 +21,6 @@ describe("formatTextRecord()", () => {
 
   test("renders non-string values as JSON and pads the day like syslog", () => {
     const line = formatTextRecord(record("info", ["up=", 42, " ok=", true, ""], new Date(2026, 0, 5, 12).getTime()), "p: ");
-    assert.match(line, /^Jan  5 12:00:00 p: up=42 ok=true\n$/);
+    assert.match(line, /^Jan {2}5 12:00:00 p: up=42 ok=true\n$/);
   });
 });

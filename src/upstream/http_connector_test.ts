@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Target } from "../protocol/target.ts";
 import { nodeRuntime } from "../runtime/node.ts";
-import { collect, text, utf8 } from "../../tests/helpers/connection_io.ts";
-import { type ConnectorRun, runConnector } from "../../tests/helpers/connector_harness.ts";
+import { text, utf8 } from "../../tests/helpers/connection_io.ts";
+import { roundTrip, runConnector, withStartedHop } from "../../tests/helpers/connector_harness.ts";
 import { type FakeServer, type HttpHopOptions, startEchoServer, startHttpHop } from "../../tests/helpers/fake_hops.ts";
 import { HopError } from "./hop_error.ts";
 import { failureForHttpStatus, httpConnector } from "./http_connector.ts";
@@ -24,25 +24,11 @@ after(async () => {
 
 const echoByIp = (): Target => ({ kind: "ipv4", host: "127.0.0.1", port: echo.port });
 
-async function withHop<T>(
+function withHop<T>(
   options: HttpHopOptions,
   run: (hop: Awaited<ReturnType<typeof startHttpHop>>) => Promise<T>,
 ): Promise<T> {
-  const hop = await startHttpHop(options);
-  try {
-    return await run(hop);
-  } finally {
-    await hop.close();
-  }
-}
-
-/** Sends "ping" and returns everything received (rest included) once `expected.length` bytes arrived. */
-async function roundTrip(run: ConnectorRun, expected = "ping"): Promise<string> {
-  const received = collect(run.connection, run.rest);
-  run.connection.write(utf8("ping"));
-  const bytes = await received.waitForBytes(expected.length);
-  run.connection.close();
-  return text(bytes);
+  return withStartedHop(startHttpHop, options, run);
 }
 
 describe("failureForHttpStatus()", () => {

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Target } from "../protocol/target.ts";
 import { nodeRuntime } from "../runtime/node.ts";
-import { collect, text, utf8 } from "../../tests/helpers/connection_io.ts";
-import { type ConnectorRun, runConnector } from "../../tests/helpers/connector_harness.ts";
+import { text, utf8 } from "../../tests/helpers/connection_io.ts";
+import { roundTrip, runConnector, withStartedHop } from "../../tests/helpers/connector_harness.ts";
 import { type FakeServer, type Socks4HopOptions, startEchoServer, startSocks4Hop } from "../../tests/helpers/fake_hops.ts";
 import { HopError } from "./hop_error.ts";
 import { socks4Connector } from "./socks4_connector.ts";
@@ -20,25 +20,11 @@ after(async () => {
 
 const echoByIp = (): Target => ({ kind: "ipv4", host: "127.0.0.1", port: echo.port });
 
-async function withHop<T>(
+function withHop<T>(
   options: Socks4HopOptions,
   run: (hop: Awaited<ReturnType<typeof startSocks4Hop>>) => Promise<T>,
 ): Promise<T> {
-  const hop = await startSocks4Hop(options);
-  try {
-    return await run(hop);
-  } finally {
-    await hop.close();
-  }
-}
-
-/** Sends "ping" and returns everything received (rest included) once `expected.length` bytes arrived. */
-async function roundTrip(run: ConnectorRun, expected = "ping"): Promise<string> {
-  const received = collect(run.connection, run.rest);
-  run.connection.write(utf8("ping"));
-  const bytes = await received.waitForBytes(expected.length);
-  run.connection.close();
-  return text(bytes);
+  return withStartedHop(startSocks4Hop, options, run);
 }
 
 describe("socks4Connector()", () => {

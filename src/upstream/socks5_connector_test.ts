@@ -3,8 +3,8 @@ import { after, before, describe, test } from "node:test";
 import { failureForSocks5Code } from "../protocol/reply.ts";
 import type { Target } from "../protocol/target.ts";
 import { nodeRuntime } from "../runtime/node.ts";
-import { collect, text, utf8 } from "../../tests/helpers/connection_io.ts";
-import { type ConnectorRun, runConnector } from "../../tests/helpers/connector_harness.ts";
+import { text, utf8 } from "../../tests/helpers/connection_io.ts";
+import { roundTrip, runConnector, withStartedHop } from "../../tests/helpers/connector_harness.ts";
 import { type FakeServer, type Socks5HopOptions, startEchoServer, startSocks5Hop } from "../../tests/helpers/fake_hops.ts";
 import { HopError } from "./hop_error.ts";
 import { NotSocks5Error, socks5Connector } from "./socks5_connector.ts";
@@ -26,26 +26,11 @@ after(async () => {
 const echoByName = (): Target => ({ kind: "domain", host: "localhost", port: echo.port });
 const echoByIp = (): Target => ({ kind: "ipv4", host: "127.0.0.1", port: echo.port });
 
-/** Starts a hop, runs the connector against it, closes the hop; returns the outcome or the error. */
-async function withHop<T>(
+function withHop<T>(
   options: Socks5HopOptions,
   run: (hop: Awaited<ReturnType<typeof startSocks5Hop>>) => Promise<T>,
 ): Promise<T> {
-  const hop = await startSocks5Hop(options);
-  try {
-    return await run(hop);
-  } finally {
-    await hop.close();
-  }
-}
-
-/** Sends "ping" and returns everything received (rest included) once `expected.length` bytes arrived. */
-async function roundTrip(run: ConnectorRun, expected = "ping"): Promise<string> {
-  const received = collect(run.connection, run.rest);
-  run.connection.write(utf8("ping"));
-  const bytes = await received.waitForBytes(expected.length);
-  run.connection.close();
-  return text(bytes);
+  return withStartedHop(startSocks5Hop, options, run);
 }
 
 function expectHopError(hop: { port: number }, reason: string, message: RegExp) {

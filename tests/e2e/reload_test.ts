@@ -11,7 +11,6 @@
  * from 127.0.0.12.
  */
 import { after, before, describe, test } from "node:test";
-import process from "node:process";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -9,6 +9,7 @@ import { Inbox } from "../../src/io/inbox.ts";
 import type { Target } from "../../src/protocol/target.ts";
 import type { Connection, NetRuntime } from "../../src/runtime/types.ts";
 import type { Connector } from "../../src/upstream/dialer.ts";
+import { collect, text, utf8 } from "./connection_io.ts";
 
 /** The outcome of a successful `runConnector`. */
 export interface ConnectorRun {
@@ -37,4 +38,27 @@ export async function runConnector(
     connection.close();
     throw error;
   }
+}
+
+/** Starts a hop with `options`, runs `body` against it, and always closes the hop. */
+export async function withStartedHop<O, H extends { close(): Promise<void> }, T>(
+  start: (options: O) => Promise<H>,
+  options: O,
+  body: (hop: H) => Promise<T>,
+): Promise<T> {
+  const hop = await start(options);
+  try {
+    return await body(hop);
+  } finally {
+    await hop.close();
+  }
+}
+
+/** Sends "ping" and returns everything received (rest included) once `expected.length` bytes arrived. */
+export async function roundTrip(run: ConnectorRun, expected = "ping"): Promise<string> {
+  const received = collect(run.connection, run.rest);
+  run.connection.write(utf8("ping"));
+  const bytes = await received.waitForBytes(expected.length);
+  run.connection.close();
+  return text(bytes);
 }
