@@ -2,7 +2,8 @@
  * The project's test command (`npm test`, `deno task test`, `.ci/run` all
  * reach it through `scripts/test.sh`).
  *
- * 1. Builds the host binary with `scripts/build.ts --host`.
+ * 1. Builds the host binary with `scripts/build.ts --host`, then runs
+ *    `deno lint` (counted as one test).
  * 2. Runs every `*_test.ts` under `src/` and `tests/` with `deno test -A`, then
  *    with `bun test`, streaming their usual output, with `SRELAY_BIN` set to
  *    the binary's absolute path so end-to-end tests can run it.
@@ -178,6 +179,13 @@ async function main(): Promise<number> {
   const build = await runStep(BUN, ["scripts/build.ts", "--host"], process.env, BUILD_TIMEOUT_S);
   if (build.code !== 0) {
     console.log("build of the host binary failed: counted as one failed test");
+    total.failed++;
+  }
+  console.log("== lint: deno lint src tests scripts mod.ts");
+  const lint = await runStep(DENO, ["lint", "src", "tests", "scripts", "mod.ts"], process.env, BUILD_TIMEOUT_S);
+  if (lint.code === 0) total.passed++;
+  else {
+    console.log("deno lint found problems: counted as one failed test");
     total.failed++;
   }
   const host = hostTarget();
