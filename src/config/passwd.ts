@@ -21,7 +21,7 @@
 import { readFileSync, statSync } from "node:fs";
 import ipaddr from "ipaddr.js";
 import type { ConfigIssue } from "./config_issue.ts";
-import { splitConfigLine } from "./srelay_conf.ts";
+import { configLines } from "./srelay_conf.ts";
 
 /**
  * One valid srelay.passwd line. `host` is `*` (any hop), an IPv4 or IPv6
@@ -72,12 +72,7 @@ const encoder = new TextEncoder();
 export function parseSrelayPasswd(text: string, file: string): SrelayPasswd {
   const entries: PasswdEntry[] = [];
   const issues: ConfigIssue[] = [];
-  const lines = text.replace(/^\uFEFF/, "").split("\n");
-  for (let index = 0; index < lines.length; index++) {
-    const raw = lines[index] ?? "";
-    const split = splitConfigLine(raw);
-    if (split === null) continue;
-    const line = index + 1;
+  for (const { line, raw, fields: split } of configLines(text)) {
     let failed = false;
     const report = (severity: "error" | "warning", message: string): void => {
       if (severity === "error") failed = true;

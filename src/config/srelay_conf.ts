@@ -123,6 +123,26 @@ export function splitConfigLine(line: string): ConfigLine {
   return { first, rest };
 }
 
+/** One non-comment line of a srelay.conf or srelay.passwd text. */
+export interface ConfigTextLine {
+  /** Physical line number, from 1. */
+  readonly line: number;
+  readonly raw: string;
+  readonly fields: NonNullable<ConfigLine>;
+}
+
+/** The non-comment lines of srelay.conf or srelay.passwd text (a leading BOM is ignored). */
+export function configLines(text: string): ConfigTextLine[] {
+  const result: ConfigTextLine[] = [];
+  const lines = text.replace(/^\uFEFF/, "").split("\n");
+  for (let index = 0; index < lines.length; index++) {
+    const raw = lines[index] ?? "";
+    const fields = splitConfigLine(raw);
+    if (fields !== null) result.push({ line: index + 1, raw, fields });
+  }
+  return result;
+}
+
 /**
  * Parses srelay.conf text. Every problem is reported, each with its physical
  * line; lines with errors are left out of `rules`, lines with only warnings
@@ -138,14 +158,9 @@ export function splitConfigLine(line: string): ConfigLine {
 export function parseSrelayConf(text: string, file: string): SrelayConf {
   const rules: RouteRule[] = [];
   const issues: ConfigIssue[] = [];
-  const lines = text.replace(/^\uFEFF/, "").split("\n");
-  for (let index = 0; index < lines.length; index++) {
-    const raw = lines[index] ?? "";
-    const split = splitConfigLine(raw);
-    if (split === null) continue;
-    const line = index + 1;
+  for (const { line, raw, fields } of configLines(text)) {
     const problems: Problem[] = [];
-    const rule = parseRule(split, raw.trim(), line, problems);
+    const rule = parseRule(fields, raw.trim(), line, problems);
     for (const problem of problems) issues.push({ file, line, ...problem });
     if (rule !== null && !problems.some((p) => p.severity === "error")) rules.push(rule);
   }
