@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { existsSync } from "node:fs";
 import type { ConfigIssue } from "../config/config_issue.ts";
 import { loadSrelayConf, type RouteRule } from "../config/srelay_conf.ts";
 
@@ -21,11 +22,8 @@ export interface RouteConfigLoad {
 
 /** Reads and checks the route table at `path`. */
 export function loadRouteConfig(path: string, explicit: boolean): RouteConfigLoad {
+  if (!explicit && !existsSync(path)) return { ok: true, rules: [], issues: [], missingDefault: true };
   const { rules, issues } = loadSrelayConf(path);
-  const unreadable = issues.some((issue) => issue.line === 0 && issue.severity === "error");
-  if (unreadable && !explicit && /ENOENT|no such file/i.test(issues[0]?.message ?? "")) {
-    return { ok: true, rules: [], issues: [], missingDefault: true };
-  }
   return {
     ok: !issues.some((issue) => issue.severity === "error"),
     rules,

@@ -25,9 +25,3 @@ export interface RouteChoice {
 export interface Router {
   choose(request: RouteRequest): Promise<RouteChoice>;
 }
-
-/** A router that sends everything through one dialer (no srelay.conf). */
-export function directRouter(dialer: Dialer): Router {
-  const choice: RouteChoice = { dialer, description: "direct" };
-  return { choose: () => Promise.resolve(choice) };
-}
