@@ -40,6 +40,36 @@ export interface BunListener {
   stop(closeActiveConnections?: boolean): void;
 }
 
+/** A bound, unconnected Bun UDP socket (`Bun.udpSocket`). */
+export interface BunUdpSocket {
+  readonly hostname: string;
+  readonly port: number;
+  /**
+   * True when the kernel took the datagram; false when it had no room (the
+   * datagram was not sent and `drain` follows). Throws on errors (EMSGSIZE...).
+   */
+  send(data: Uint8Array, port: number, address: string): boolean;
+  close(): void;
+}
+
+/** Event handlers of one Bun UDP socket. */
+export interface BunUdpHandler {
+  data?(
+    socket: BunUdpSocket,
+    data: Uint8Array,
+    port: number,
+    address: string,
+    flags: { readonly truncated: boolean },
+  ): void;
+  drain?(socket: BunUdpSocket): void;
+  /**
+   * An error the kernel queued for the socket (an ICMP error for an earlier
+   * datagram). Bun 1.4 passes only the error, not `(socket, error)` as its
+   * type declarations say.
+   */
+  error?(error: Error): void;
+}
+
 /** The `Bun` global, as far as sockets and the entry point need it. */
 export interface BunApi {
   readonly main: string;
@@ -56,6 +86,7 @@ export interface BunApi {
     allowHalfOpen: boolean;
     socket: BunSocketHandler<T>;
   }): Promise<BunSocket<T>>;
+  udpSocket(options: { hostname: string; port: number; socket: BunUdpHandler }): Promise<BunUdpSocket>;
 }
 
 /** The `Bun` global; only valid when running on Bun. */

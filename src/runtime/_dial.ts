@@ -6,7 +6,7 @@
  */
 import { formatHostPort } from "./_address.ts";
 import { abortError, toNetError } from "./_errors.ts";
-import { type ConnectOptions, type Connection, NetError } from "./types.ts";
+import { type Connection, type ConnectOptions, NetError } from "./types.ts";
 
 /**
  * Runs `open()` and adopts its socket as a `Connection`. When `signal` aborts

@@ -51,6 +51,17 @@ const ERROR_NAMES: Readonly<Record<string, NetErrorCode>> = {
   NotConnected: "closed",
 };
 
+/** Texts for errno values that map to `other` but deserve a clear message. */
+const OTHER_DESCRIPTIONS: Readonly<Record<string, string>> = {
+  EMFILE: "too many open files (the process's descriptor limit)",
+  ENFILE: "too many open files in the system",
+  ENOMEM: "out of memory",
+  ENOBUFS: "no buffer space available",
+  EMSGSIZE: "datagram too large",
+  EAFNOSUPPORT: "address family not supported by this socket",
+  EINVAL: "invalid argument",
+};
+
 const DESCRIPTIONS: Readonly<Record<NetErrorCode, string>> = {
   refused: "connection refused",
   host_unreachable: "host unreachable",
@@ -99,7 +110,7 @@ export function netErrorCode(error: unknown): NetErrorCode {
 export function toNetError(error: unknown, action: string): NetError {
   if (error instanceof NetError) return error;
   const code = netErrorCode(error);
-  const detail = code === "other" ? describeUnknown(error) : DESCRIPTIONS[code];
+  const detail = code === "other" ? describeOther(error) : DESCRIPTIONS[code];
   return new NetError(code, `Cannot ${action}: ${detail}`, { cause: error });
 }
 
@@ -121,7 +132,10 @@ function isTimeoutReason(reason: unknown): boolean {
     (reason as { name?: unknown }).name === "TimeoutError";
 }
 
-function describeUnknown(error: unknown): string {
+function describeOther(error: unknown): string {
+  const errno = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+  const known = typeof errno === "string" ? OTHER_DESCRIPTIONS[errno] : undefined;
+  if (known !== undefined) return known;
   if (error instanceof Error && error.message) return error.message;
   return String(error);
 }

@@ -20,9 +20,15 @@
  * failed connect as `ECONNREFUSED`, even an unreachable host
  * (oven-sh/bun#37093).
  *
+ * Accept errors: `Bun.listen` has no hook for them, so `onAcceptError` is
+ * never called. On EMFILE Bun (1.4) retries `accept()` at once in a busy loop
+ * (a core at 100 %, nothing reported; oven-sh/bun#32705) and serves the
+ * waiting connections by itself once descriptors free up.
+ *
  * @module
  */
 import { formatHostPort, toNetAddress } from "./_address.ts";
+import { bindBunDatagram } from "./_bun_datagram.ts";
 import {
   bunApi,
   type BunListener as BunListenerHandle,
@@ -31,10 +37,11 @@ import {
 } from "./_bun_api.ts";
 import { dialCancellable } from "./_dial.ts";
 import { toNetError } from "./_errors.ts";
+import { listenForPeer } from "./_peer_listener.ts";
 import type {
-  ConnectOptions,
   Connection,
   ConnectionHandlers,
+  ConnectOptions,
   Listener,
   ListenOptions,
   NetAddress,
@@ -327,4 +334,6 @@ export const bunRuntime: NetRuntime = {
   canReusePort: process.platform === "linux",
   listen,
   connect,
+  listenForPeer: (options) => listenForPeer(listen, options),
+  bindDatagram: bindBunDatagram,
 };

@@ -16,19 +16,31 @@
  * queued writes are done. When both directions are finished (EOF read, FIN
  * sent) the connection closes itself and fires `onClose`.
  *
+ * Accepting: a failed `accept()` (EMFILE, ENFILE, ENOMEM...; the connection
+ * stays in the kernel's backlog) goes to `onAcceptError` and the next
+ * attempt waits 10 ms, doubling to 1 s, back to 10 ms after a success.
+ * Deno frees a listener's port when its pending `accept()` has been
+ * cancelled, a tick after `close()`; a `listen` on the same port waits for it.
+ *
  * Limits: `Deno.connect` cannot bind a local address (`canBindSource` is
  * false). `reusePort` needs the unstable "net" feature (`"unstable": ["net"]`
  * in deno.json or `--unstable-net`); without it Deno exits the process.
+ * Deno 2.9 panics when it runs out of descriptors while registering its first
+ * signal handler: a server must install its signal handlers at start-up.
  *
  * @module
  */
 import { formatHostPort, toNetAddress } from "./_address.ts";
+import { Backoff } from "./_backoff.ts";
+import { bindDenoDatagram } from "./_deno_datagram.ts";
 import { dialCancellable } from "./_dial.ts";
 import { toNetError } from "./_errors.ts";
+import { listenForPeer } from "./_peer_listener.ts";
+import { PortReleases } from "./_port_release.ts";
 import type {
-  ConnectOptions,
   Connection,
   ConnectionHandlers,
+  ConnectOptions,
   Listener,
   ListenOptions,
   NetAddress,
@@ -38,8 +50,8 @@ import type {
 
 const SMALL_BUFFER = 8 * 1024;
 const LARGE_BUFFER = 64 * 1024;
-/** Delay before accepting again after a transient accept error (e.g. EMFILE). */
-const ACCEPT_RETRY_MS = 100;
+
+const releases = new PortReleases();
 
 /** One `Deno.TcpConn` behind the `Connection` interface. */
 class DenoConnection implements Connection {
@@ -248,11 +260,15 @@ class DenoListener implements Listener {
   readonly address: NetAddress;
   #listener: Deno.TcpListener;
   #onConnection: (connection: Connection) => void;
+  #onAcceptError: ((error: NetError) => void) | undefined;
+  #backoff = new Backoff();
+  #accepting: Promise<void> | null = null;
   #closed = false;
 
-  constructor(listener: Deno.TcpListener, onConnection: (connection: Connection) => void) {
+  constructor(listener: Deno.TcpListener, options: ListenOptions) {
     this.#listener = listener;
-    this.#onConnection = onConnection;
+    this.#onConnection = options.onConnection;
+    this.#onAcceptError = options.onAcceptError;
     this.address = toNetAddress(listener.addr.hostname, listener.addr.port);
     this.#acceptNext();
   }
@@ -265,41 +281,47 @@ class DenoListener implements Listener {
     } catch {
       // Already closed by the runtime: nothing left to release.
     }
+    if (this.#accepting !== null) releases.track(this.address.port, this.#accepting);
   }
 
   #acceptNext = (): void => {
     if (this.#closed) return;
-    this.#listener.accept().then(this.#onAccept, this.#onAcceptError);
+    this.#accepting = this.#listener.accept().then(this.#onAccept, this.#onAcceptFailure);
   };
 
   #onAccept = (conn: Deno.TcpConn): void => {
+    this.#accepting = null;
     if (this.#closed) {
       conn.close();
       return;
     }
+    this.#backoff.reset();
     this.#onConnection(new DenoConnection(conn));
     this.#acceptNext();
   };
 
-  #onAcceptError = (): void => {
+  #onAcceptFailure = (error: unknown): void => {
+    this.#accepting = null;
     if (this.#closed) return;
-    setTimeout(this.#acceptNext, ACCEPT_RETRY_MS);
+    setTimeout(this.#acceptNext, this.#backoff.next());
+    this.#onAcceptError?.(
+      toNetError(error, `accept on ${formatHostPort(this.address.host, this.address.port)}`),
+    );
   };
 }
 
-function listen(options: ListenOptions): Promise<Listener> {
+async function listen(options: ListenOptions): Promise<Listener> {
   const listenOptions: Deno.TcpListenOptions & { transport: "tcp" } = {
     hostname: options.host,
     port: options.port,
     transport: "tcp",
   };
   if (options.reusePort) listenOptions.reusePort = true;
+  if (options.port !== 0) await releases.settled(options.port);
   try {
-    return Promise.resolve(new DenoListener(Deno.listen(listenOptions), options.onConnection));
+    return new DenoListener(Deno.listen(listenOptions), options);
   } catch (error) {
-    return Promise.reject(
-      toNetError(error, `listen on ${formatHostPort(options.host, options.port)}`),
-    );
+    throw toNetError(error, `listen on ${formatHostPort(options.host, options.port)}`);
   }
 }
 
@@ -321,4 +343,6 @@ export const denoRuntime: NetRuntime = {
   canReusePort: Deno.build.os === "linux",
   listen,
   connect,
+  listenForPeer: (options) => listenForPeer(listen, options),
+  bindDatagram: bindDenoDatagram,
 };

@@ -10,16 +10,27 @@
  * whenever the socket still holds data afterwards (`keepsWrittenChunks`);
  * `onDrain` fires when it has all been flushed to the kernel.
  *
+ * Accepting is node:net's own loop, which the adapter cannot pause or back
+ * off: it reports the server's `error` events (failed accepts) to
+ * `onAcceptError`. What happens on EMFILE depends on the host (measured):
+ * Node 20 (libuv) accepts and closes the waiting connections with a reserved
+ * descriptor, reports nothing and goes on; Bun (uSockets, as `Bun.listen`)
+ * retries at once in a busy loop, reports nothing and serves them once
+ * descriptors free up; Deno 2.9 stops accepting for good and reports
+ * nothing. On Bun and Deno the native adapters are the ones to listen with.
+ *
  * @module
  */
 import net from "node:net";
 import process from "node:process";
 import { formatHostPort, toNetAddress } from "./_address.ts";
 import { abortError, toNetError } from "./_errors.ts";
+import { bindNodeDatagram } from "./_node_datagram.ts";
+import { listenForPeer } from "./_peer_listener.ts";
 import type {
-  ConnectOptions,
   Connection,
   ConnectionHandlers,
+  ConnectOptions,
   Listener,
   ListenOptions,
   NetAddress,
@@ -157,7 +168,7 @@ class NodeListener implements Listener {
 }
 
 function listen(options: ListenOptions): Promise<Listener> {
-  const { onConnection } = options;
+  const { onConnection, onAcceptError } = options;
   const action = `listen on ${formatHostPort(options.host, options.port)}`;
   return new Promise<Listener>((resolve, reject) => {
     const server = net.createServer(
@@ -173,10 +184,13 @@ function listen(options: ListenOptions): Promise<Listener> {
       { host: options.host, port: options.port, reusePort: options.reusePort ?? false },
       () => {
         server.off("error", onError);
-        // Accept errors (EMFILE and the like) are transient: the server keeps
-        // listening, and there is no one here to report them to.
-        server.on("error", ignoreError);
-        resolve(new NodeListener(server));
+        const listener = new NodeListener(server);
+        const { host, port } = listener.address;
+        // After listening, errors are failed accepts: the server goes on.
+        server.on("error", (error: Error) => {
+          onAcceptError?.(toNetError(error, `accept on ${formatHostPort(host, port)}`));
+        });
+        resolve(listener);
       },
     );
   });
@@ -219,8 +233,6 @@ function connect(options: ConnectOptions): Promise<Connection> {
   });
 }
 
-function ignoreError(): void {}
-
 /** True when this host's node:net honours `reusePort` (Bun, Deno, Node ≥ 22.12 on Linux). */
 function hostSupportsReusePort(): boolean {
   if (process.platform !== "linux") return false;
@@ -237,4 +249,6 @@ export const nodeRuntime: NetRuntime = {
   canReusePort: hostSupportsReusePort(),
   listen,
   connect,
+  listenForPeer: (options) => listenForPeer(listen, options),
+  bindDatagram: bindNodeDatagram,
 };

@@ -94,6 +94,75 @@ export interface ListenOptions {
   readonly reusePort?: boolean;
   /** Called for every accepted connection. Errors thrown here are the caller's bug. */
   readonly onConnection: (connection: Connection) => void;
+  /**
+   * Called when accepting fails (EMFILE, ENFILE, ENOMEM...). The adapter
+   * backs off and keeps accepting by itself; this is for logging.
+   */
+  readonly onAcceptError?: (error: NetError) => void;
+}
+
+/**
+ * Options for `NetRuntime.listenForPeer`: a listening socket that serves one
+ * expected peer (SOCKS BIND), not a server.
+ */
+export interface PeerListenOptions {
+  /** Numeric local address to bind (never a name). */
+  readonly host: string;
+  /** Port to bind; 0 lets the kernel choose. */
+  readonly port: number;
+}
+
+/**
+ * A listening socket waiting for one peer. Connections are queued from the
+ * moment it is bound; `accept` hands them out one at a time, so the caller
+ * can close one from the wrong address and wait for the next.
+ */
+export interface PeerListener {
+  /** The address the kernel actually bound (port 0 resolved). */
+  readonly address: NetAddress;
+  /**
+   * Resolves with the next incoming connection. Rejects with a `NetError`:
+   * `aborted` (or the signal's `NetError` reason) when `signal` aborts,
+   * `closed` when the listener is closed while waiting.
+   */
+  accept(signal?: AbortSignal): Promise<Connection>;
+  /** Stops listening and frees the port at once; queued connections are closed. Idempotent. */
+  close(): void;
+}
+
+/** Options for `NetRuntime.bindDatagram`. */
+export interface DatagramOptions {
+  /** Numeric local address to bind (`0.0.0.0` / `::` for any). */
+  readonly host: string;
+  /** Port to bind; 0 lets the kernel choose. */
+  readonly port: number;
+}
+
+/** Callbacks a datagram socket delivers its events to. */
+export interface DatagramHandlers {
+  /**
+   * One datagram arrived, whole. `bytes` is borrowed: valid until the
+   * callback returns; copy it to keep it.
+   */
+  onMessage(bytes: Uint8Array, from: NetAddress): void;
+  /** A send or receive failed; the socket stays open unless `closed` is set. */
+  onError?(error: NetError): void;
+}
+
+/** One bound UDP socket. */
+export interface DatagramSocket {
+  /** The address the kernel actually bound (port 0 resolved). */
+  readonly local: NetAddress;
+  /** Installs the handlers; datagrams that arrived before are delivered first. */
+  setHandlers(handlers: DatagramHandlers): void;
+  /**
+   * Sends one datagram to a numeric `host:port`. Never throws: failures
+   * (unreachable, too large, closed) go to `onError` as `NetError`s.
+   */
+  send(bytes: Uint8Array, host: string, port: number): void;
+  /** Releases the socket and frees the port at once. Idempotent. */
+  close(): void;
+  readonly closed: boolean;
 }
 
 /** Options for `NetRuntime.connect`. */
@@ -117,6 +186,10 @@ export interface NetRuntime {
   readonly canReusePort: boolean;
   listen(options: ListenOptions): Promise<Listener>;
   connect(options: ConnectOptions): Promise<Connection>;
+  /** Binds a listening socket for one expected peer (BIND). */
+  listenForPeer(options: PeerListenOptions): Promise<PeerListener>;
+  /** Binds a UDP socket (UDP ASSOCIATE). */
+  bindDatagram(options: DatagramOptions): Promise<DatagramSocket>;
 }
 
 /** Normalised network failure codes, independent of the runtime. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { isIP } from "node:net";
 import { describe, test } from "node:test";
+import { ipFamily } from "../net/address.ts";
 import type { Target } from "../protocol/target.ts";
 import type { Resolver } from "../runtime/resolver.ts";
 import { type Connection, type ConnectOptions, NetError, type NetRuntime } from "../runtime/types.ts";
@@ -28,10 +28,12 @@ function fakeRuntime(behaviour: Record<string, Behaviour>, canBindSource = true,
     canBindSource,
     canReusePort: false,
     listen: () => Promise.reject(new Error("not used")),
+    listenForPeer: () => Promise.reject(new Error("not used")),
+    bindDatagram: () => Promise.reject(new Error("not used")),
     connect(options: ConnectOptions): Promise<Connection> {
       const call: Call = { host: options.host, localHost: options.localHost, aborted: false };
       calls.push(call);
-      const family = isIP(options.host) === 6 ? 6 : 4;
+      const family = ipFamily(options.host) === 6 ? 6 : 4;
       const open = () => {
         const [connection] = createConnectionPair(
           { host: family === 6 ? "2001:db8::ff" : "192.0.2.255", port: 40000 + calls.length, family },
@@ -183,7 +185,8 @@ describe("createDirectDialer()", () => {
     const dialer = createDirectDialer({ runtime, resolver: failingResolver });
     await assert.rejects(
       dialer.dial(domain("nowhere.test"), context()),
-      (error: unknown) => error instanceof NetError && error.code === "not_found" && /nowhere\.test/.test(error.message),
+      (error: unknown) =>
+        error instanceof NetError && error.code === "not_found" && /nowhere\.test/.test(error.message),
     );
     assert.equal(calls.length, 0);
   });

@@ -10,6 +10,9 @@
  * (1 MiB + 4099 bytes) matches no chunk size, so lost, duplicated, reordered
  * or overwritten bytes are all detected.
  *
+ * The peer listener (BIND) and datagram (UDP ASSOCIATE) cases live in
+ * `peer_listener_conformance.ts` and `datagram_conformance.ts`.
+ *
  * @module
  */
 import assert from "node:assert/strict";
@@ -17,13 +20,10 @@ import { Buffer } from "node:buffer";
 import net from "node:net";
 import { describe, test } from "node:test";
 import { relay, type RelayOptions, type RelayResult } from "../../src/io/relay.ts";
-import {
-  type Connection,
-  type ConnectionHandlers,
-  NetError,
-  type NetErrorCode,
-  type NetRuntime,
-} from "../../src/runtime/types.ts";
+import type { Connection, ConnectionHandlers, NetError, NetErrorCode, NetRuntime } from "../../src/runtime/types.ts";
+import { deferred, ignore, rejection, sleep, within } from "./async_helpers.ts";
+import { datagramConformance } from "./datagram_conformance.ts";
+import { peerListenerConformance } from "./peer_listener_conformance.ts";
 
 /** Known limits of the runtime hosting the adapter. */
 export interface ConformanceOptions {
@@ -32,6 +32,12 @@ export interface ConformanceOptions {
    * oven-sh/bun#37093), so an unreachable address may map to `refused`.
    */
   readonly connectErrnoLost?: boolean;
+  /**
+   * The adapter's UDP sockets report ICMP errors for earlier datagrams (a
+   * closed port answers "port unreachable"): Bun turns on `IP_RECVERR`; an
+   * unconnected Linux socket without it never hears of them.
+   */
+  readonly datagramIcmpErrors?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -598,6 +604,9 @@ export function runConformance(
         }
       });
     }
+
+    peerListenerConformance(name, runtime);
+    datagramConformance(name, runtime, options);
   });
 }
 
@@ -823,51 +832,3 @@ function bytesOf(value: string): Uint8Array {
 function text(chunks: Uint8Array[]): string {
   return Buffer.concat(chunks).toString("utf8");
 }
-
-// ------------------------------------------------------------------ async
-
-interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((ok, fail) => {
-    resolve = ok;
-    reject = fail;
-  });
-  return { promise, resolve, reject };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Rejects when `promise` does not settle within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Awaits a promise that must reject with a `NetError`, and returns the error. */
-async function rejection(promise: Promise<unknown>): Promise<NetError> {
-  try {
-    await within(promise, 8_000, "the operation to fail");
-  } catch (error) {
-    assert.ok(error instanceof NetError, `expected a NetError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail("expected the operation to fail");
-}
-
-function ignore(): void {}
