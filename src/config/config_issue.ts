@@ -24,8 +24,15 @@ export interface ConfigIssue {
  *
  * @example
  * ```ts
- * formatIssue({ file: "srelay.conf", line: 3, message: "invalid port 'x'", severity: "error" });
- * // "srelay.conf:3: invalid port 'x'"
+ * import assert from "node:assert/strict";
+ * assert.equal(
+ *   formatIssue({ file: "srelay.conf", line: 3, message: "invalid port 'x'", severity: "error" }),
+ *   "srelay.conf:3: invalid port 'x'",
+ * );
+ * assert.equal(
+ *   formatIssue({ file: "srelay.conf", line: 4, message: "port 'anyway' is read as 'any'", severity: "warning" }),
+ *   "srelay.conf:4: warning: port 'anyway' is read as 'any'",
+ * );
  * ```
  */
 export function formatIssue(issue: ConfigIssue): string {

@@ -16,8 +16,14 @@ const COLUMN_GAP = "  ";
  *
  * @example
  * ```ts
- * formatRouteTable(parseSrelayConf("10.1.1.0/25 any 100.100.100.100 1111 firewall 8080/H fw2 1080\n", "f").rules);
- * // "1  10.1.1.0/25  any  tcp+udp  via fw2:1080(socks) -> firewall:8080(http) -> 100.100.100.100:1111(socks)\n(no match) direct"
+ * import assert from "node:assert/strict";
+ * import { parseSrelayConf } from "./srelay_conf.ts";
+ * const { rules } = parseSrelayConf("10.1.1.0/25 any 100.100.100.100 1111 firewall 8080/H fw2 1080\n", "f");
+ * assert.equal(
+ *   formatRouteTable(rules),
+ *   "1  10.1.1.0/25  any  tcp+udp  via fw2:1080(socks) -> firewall:8080(http) -> 100.100.100.100:1111(socks)\n" +
+ *     "(no match) direct",
+ * );
  * ```
  */
 export function formatRouteTable(rules: readonly RouteRule[]): string {
@@ -43,8 +49,10 @@ export function formatRouteTable(rules: readonly RouteRule[]): string {
  *
  * @example
  * ```ts
- * formatRoute([{ host: "far", port: 1111, protocol: "socks" }, { host: "10.1.1.1", port: 1080, protocol: "socks" }]);
- * // "relay=10.1.1.1:1080,far:1111"
+ * import assert from "node:assert/strict";
+ * const far = { host: "far", port: 1111, protocol: "socks" } as const;
+ * const near = { host: "2001:db8::1", port: 1080, protocol: "socks" } as const;
+ * assert.equal(formatRoute([far, near]), "relay=[2001:db8::1]:1080,far:1111");
  * ```
  */
 export function formatRoute(hops: readonly Hop[]): string {

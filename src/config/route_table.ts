@@ -15,7 +15,7 @@
  *
  * @module
  */
-import ipaddr from "ipaddr.js";
+import { type Cidr, type IpAddress, parseHost, parseIp, prefixMatch, toCidr } from "../net/address.ts";
 import type { Target } from "../protocol/target.ts";
 import type { RouteRule, RuleTransport } from "./srelay_conf.ts";
 
@@ -41,8 +41,7 @@ export type RouteResolver = (name: string) => Promise<string[]>;
 
 type Matcher =
   | { readonly kind: "any" }
-  | { readonly kind: "ipv4"; readonly network: number; readonly mask: number }
-  | { readonly kind: "ipv6"; readonly network: bigint; readonly mask: bigint }
+  | { readonly kind: "ip"; readonly cidr: Cidr }
   | { readonly kind: "suffix"; readonly name: string; readonly subdomainsOnly: boolean };
 
 interface CompiledRule {
@@ -50,21 +49,23 @@ interface CompiledRule {
   readonly matcher: Matcher;
 }
 
-type Address =
-  | { readonly family: 4; readonly value: number }
-  | { readonly family: 6; readonly value: bigint };
-
-const ALL_IPV6 = (1n << 128n) - 1n;
-
 /**
  * The routing table of one srelay.conf, compiled once so that matching is
- * integer comparisons and string suffix tests.
+ * prefix comparisons and string suffix tests.
  *
  * @example
  * ```ts
- * const table = new RouteTable(parseSrelayConf("example.com any proxy 1080\n", "srelay.conf").rules);
- * const match = await table.match({ target: { kind: "domain", host: "www.example.com", port: 443 }, command: "connect" });
- * // match?.rule.hops: [{ host: "proxy", port: 1080, protocol: "socks" }], match?.by: "name"
+ * import assert from "node:assert/strict";
+ * import { parseSrelayConf } from "./srelay_conf.ts";
+ * const { rules } = parseSrelayConf("example.com any proxy 1080\n10.0.0.0/8 any\n", "srelay.conf");
+ * const table = new RouteTable(rules);
+ * const www = { kind: "domain", host: "www.example.com", port: 443 } as const;
+ * const byName = await table.match({ target: www, command: "connect" });
+ * assert.equal(byName?.by, "name");
+ * assert.deepEqual(byName?.rule.hops, [{ host: "proxy", port: 1080, protocol: "socks" }]);
+ * const mapped = { kind: "ipv6", host: "::ffff:10.1.2.3", port: 80 } as const;
+ * const byAddress = await table.match({ target: mapped, command: "connect" });
+ * assert.deepEqual([byAddress?.rule.line, byAddress?.by], [2, "address"]);
  * ```
  */
 export class RouteTable {
@@ -93,7 +94,7 @@ export class RouteTable {
       entry.rule.ports.low <= target.port && target.port <= entry.rule.ports.high
     );
     if (target.kind !== "domain") {
-      const address = parseAddress(target.host);
+      const address = parseHost(target.host);
       if (address === null) return null;
       const rule = firstAddressMatch(candidates, address, true);
       return rule === null ? null : { rule, by: "address", address: target.host };
@@ -104,10 +105,10 @@ export class RouteTable {
         return { rule, by: "name" };
       }
     }
-    const ipCandidates = candidates.filter((entry) => entry.matcher.kind === "ipv4" || entry.matcher.kind === "ipv6");
+    const ipCandidates = candidates.filter((entry) => entry.matcher.kind === "ip");
     if (ipCandidates.length === 0) return null;
     for (const text of await addressesOf(target.host, resolve)) {
-      const address = parseAddress(text);
+      const address = parseHost(text);
       if (address === null) continue;
       const rule = firstAddressMatch(ipCandidates, address, false);
       if (rule !== null) return { rule, by: "address", address: text };
@@ -120,17 +121,18 @@ function appliesTo(transport: RuleTransport, command: RouteRequest["command"]): 
   return command === "udp" ? transport !== "tcp" : transport !== "udp";
 }
 
-function firstAddressMatch(candidates: readonly CompiledRule[], address: Address, anyMatches: boolean): RouteRule | null {
+function firstAddressMatch(
+  candidates: readonly CompiledRule[],
+  address: IpAddress,
+  anyMatches: boolean,
+): RouteRule | null {
   for (const { rule, matcher } of candidates) {
     switch (matcher.kind) {
       case "any":
         if (anyMatches) return rule;
         break;
-      case "ipv4":
-        if (address.family === 4 && ((address.value & matcher.mask) >>> 0) === matcher.network) return rule;
-        break;
-      case "ipv6":
-        if (address.family === 6 && (address.value & matcher.mask) === matcher.network) return rule;
+      case "ip":
+        if (prefixMatch(matcher.cidr, address)) return rule;
         break;
       case "suffix":
         break;
@@ -140,7 +142,7 @@ function firstAddressMatch(candidates: readonly CompiledRule[], address: Address
 }
 
 async function addressesOf(host: string, resolve: RouteResolver | undefined): Promise<readonly string[]> {
-  if (parseAddress(host) !== null) return [host];
+  if (parseHost(host) !== null) return [host];
   if (resolve === undefined) return [];
   try {
     return await resolve(host);
@@ -154,13 +156,11 @@ function compileMatcher(rule: RouteRule): Matcher {
   switch (destination.kind) {
     case "any":
       return { kind: "any" };
-    case "ipv4": {
-      const mask = destination.prefix === 0 ? 0 : (0xffffffff << (32 - destination.prefix)) >>> 0;
-      return { kind: "ipv4", network: (ipv4Value(destination.network) & mask) >>> 0, mask };
-    }
+    case "ipv4":
     case "ipv6": {
-      const mask = (ALL_IPV6 << BigInt(128 - destination.prefix)) & ALL_IPV6;
-      return { kind: "ipv6", network: ipv6Value(destination.network) & mask, mask };
+      const network = parseIp(destination.network);
+      if (network === null) throw new RangeError(`Cannot compile rule: '${destination.network}' is not an address`);
+      return { kind: "ip", cidr: toCidr(network, destination.prefix) };
     }
     case "suffix": {
       const subdomainsOnly = destination.suffix.startsWith(".");
@@ -178,29 +178,4 @@ function suffixMatches(matcher: { readonly name: string; readonly subdomainsOnly
 function normaliseName(name: string): string {
   const lower = name.toLowerCase();
   return lower.length > 1 && lower.endsWith(".") ? lower.slice(0, -1) : lower;
-}
-
-function parseAddress(text: string): Address | null {
-  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return { family: 4, value: ipv4Value(text) };
-  const bare = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
-  if (!ipaddr.IPv6.isValid(bare)) return null;
-  const v6 = ipaddr.IPv6.parse(bare);
-  if (v6.isIPv4MappedAddress()) return { family: 4, value: octetsValue(v6.toIPv4Address().octets) };
-  let value = 0n;
-  for (const part of v6.parts) value = (value << 16n) | BigInt(part);
-  return { family: 6, value };
-}
-
-function ipv4Value(text: string): number {
-  return octetsValue(ipaddr.IPv4.parse(text).octets);
-}
-
-function octetsValue(octets: readonly number[]): number {
-  return (((octets[0] ?? 0) << 24) | ((octets[1] ?? 0) << 16) | ((octets[2] ?? 0) << 8) | (octets[3] ?? 0)) >>> 0;
-}
-
-function ipv6Value(text: string): bigint {
-  let value = 0n;
-  for (const part of ipaddr.IPv6.parse(text).parts) value = (value << 16n) | BigInt(part);
-  return value;
 }

@@ -132,6 +132,10 @@ runCases("address families never cross, except IPv4-mapped IPv6 targets", [
   ["::ffff:a01:107", 80, "connect", 1],
   ["::ffff:10.2.0.1", 80, "connect", null],
   ["2001:db8::1", 80, "connect", 3],
+  // IPv4-compatible (::a.b.c.d, deprecated) is an IPv6 address, not a mapped one.
+  ["::10.1.1.7", 80, "connect", null],
+  // Leading zeros make a name, not an address.
+  ["010.1.1.7", 80, "connect", null],
 ]);
 
 runCases("name suffixes match on a dot boundary, case-insensitively", [
@@ -261,7 +265,10 @@ describe("RouteTable second stage: names resolved and retried against IP rules",
   test("a domain target that is an IP literal is matched by address without resolving", async () => {
     const table = tableOf(lines);
     const { resolve, calls } = recordingResolver({});
-    const match = await table.match({ target: { kind: "domain", host: "10.1.1.5", port: 80 }, command: "connect" }, resolve);
+    const match = await table.match(
+      { target: { kind: "domain", host: "10.1.1.5", port: 80 }, command: "connect" },
+      resolve,
+    );
     assert.deepEqual(match, { rule: table.rules[1], by: "address", address: "10.1.1.5" });
     assert.deepEqual(calls, []);
   });

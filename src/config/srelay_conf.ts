@@ -32,7 +32,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import ipaddr from "ipaddr.js";
+import { formatIp, type IpAddress, ipFamily, maskPrefix, parseIp, toCidr } from "../net/address.ts";
 import type { ConfigIssue } from "./config_issue.ts";
 
 /** How srelay talks to a next hop: `socks` tries SOCKS v5, then v4 (`/S`, the default). */
@@ -150,9 +150,14 @@ export function configLines(text: string): ConfigTextLine[] {
  *
  * @example
  * ```ts
- * const { rules } = parseSrelayConf("10.1.1.0/25 any 100.100.100.100 1111 fw2 1080\n", "srelay.conf");
- * // rules[0].hops: [{ host: "100.100.100.100", port: 1111, protocol: "socks" },
- * //                 { host: "fw2", port: 1080, protocol: "socks" }]
+ * import assert from "node:assert/strict";
+ * const { rules, issues } = parseSrelayConf("10.1.1.0/25 any 100.100.100.100 1111 fw2 1080\n", "srelay.conf");
+ * assert.deepEqual(issues, []);
+ * assert.deepEqual(rules[0]?.destination, { kind: "ipv4", network: "10.1.1.0", prefix: 25 });
+ * assert.deepEqual(rules[0]?.hops, [
+ *   { host: "100.100.100.100", port: 1111, protocol: "socks" },
+ *   { host: "fw2", port: 1080, protocol: "socks" },
+ * ]);
  * ```
  */
 export function parseSrelayConf(text: string, file: string): SrelayConf {
@@ -233,14 +238,16 @@ function parseDestination(token: string, problems: Problem[]): DestinationPatter
     address = address.slice(1);
     if (address.endsWith("]")) address = address.slice(0, -1);
     else if (mask?.endsWith("]")) mask = mask.slice(0, -1);
-    if (address.includes("]") || !isIPv6Literal(address)) {
+    const ip = parseIp(address);
+    if (ip?.family !== 6) {
       error(problems, `invalid IPv6 address '${address}' in destination '${token}'`);
       return null;
     }
-    return ipv6Destination(address, mask, token, problems);
+    return ipDestination(ip, mask, token, problems);
   }
   if (address.includes(":")) {
-    if (!isIPv6Literal(address)) {
+    const ip = parseIp(address);
+    if (ip?.family !== 6) {
       error(problems, `invalid destination '${token}': not an IPv6 address, and a name cannot contain ':'`);
       return null;
     }
@@ -248,74 +255,53 @@ function parseDestination(token: string, problems: Problem[]): DestinationPatter
       problems,
       `unbracketed IPv6 destination '${address}' is read as IPv6 (srelay read it as a name suffix that never matches); write [${address}]`,
     );
-    return ipv6Destination(address, mask, token, problems);
+    return ipDestination(ip, mask, token, problems);
   }
   if (IPV4_ONLY_CHARS.test(address)) {
-    if (!ipaddr.IPv4.isValidFourPartDecimal(address)) {
+    const ip = parseIp(address);
+    if (ip === null) {
       error(problems, `invalid IPv4 address '${address}' in destination '${token}'`);
       return null;
     }
-    return ipv4Destination(address, mask, token, problems);
+    return ipDestination(ip, mask, token, problems);
   }
   return nameDestination(address, mask, problems);
 }
 
-function ipv4Destination(
-  address: string,
+/** The IPv4 or IPv6 network of a destination; `0.0.0.0` and `::` are wildcards, as in srelay. */
+function ipDestination(
+  address: IpAddress,
   mask: string | undefined,
   token: string,
   problems: Problem[],
 ): DestinationPattern | null {
-  const value = ipv4ToNumber(address);
-  const prefix = mask === undefined ? 32 : parseMask(mask, 32, token, problems);
-  if (prefix === null) return null;
-  if (value === 0) {
-    if (mask !== undefined && prefix !== 0) {
-      warning(problems, `'${token}' matches every IPv4 address: 0.0.0.0 is a wildcard whatever the mask, as in srelay`);
-    }
-    return { kind: "ipv4", network: "0.0.0.0", prefix: 0 };
-  }
-  if (mask !== undefined && prefix === 0) {
-    warning(
-      problems,
-      `mask '/${mask}' in '${token}' matches only ${address}, as in srelay; write 0.0.0.0 to match every IPv4 address`,
-    );
-    return { kind: "ipv4", network: address, prefix: 32 };
-  }
-  const bits = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return { kind: "ipv4", network: numberToIPv4((value & bits) >>> 0), prefix };
-}
-
-function ipv6Destination(
-  address: string,
-  mask: string | undefined,
-  token: string,
-  problems: Problem[],
-): DestinationPattern | null {
-  if (address.includes("%")) {
+  const kind = address.family === 4 ? "ipv4" : "ipv6";
+  const width = address.family === 4 ? 32 : 128;
+  if (address.zone !== undefined) {
     error(problems, `zone index in destination '${token}' is not supported`);
     return null;
   }
-  const value = ipv6ToBigInt(address);
-  const prefix = mask === undefined ? 128 : parseMask(mask, 128, token, problems);
+  const prefix = mask === undefined ? width : parseMask(mask, width, token, problems);
   if (prefix === null) return null;
-  if (value === 0n) {
+  const canonical = formatIp(address);
+  if (address.value === 0n) {
     if (mask !== undefined && prefix !== 0) {
-      warning(problems, `'${token}' matches every IPv6 address: :: is a wildcard whatever the mask, as in srelay`);
+      warning(
+        problems,
+        `'${token}' matches every IPv${address.family} address: ${canonical} is a wildcard whatever the mask, as in srelay`,
+      );
     }
-    return { kind: "ipv6", network: "::", prefix: 0 };
+    return { kind, network: canonical, prefix: 0 };
   }
-  const canonical = bigIntToIPv6(value);
   if (mask !== undefined && prefix === 0) {
+    const wildcard = address.family === 4 ? "0.0.0.0" : "[::]";
     warning(
       problems,
-      `mask '/${mask}' in '${token}' matches only ${canonical}, as in srelay; write [::] to match every IPv6 address`,
+      `mask '/${mask}' in '${token}' matches only ${canonical}, as in srelay; write ${wildcard} to match every IPv${address.family} address`,
     );
-    return { kind: "ipv6", network: canonical, prefix: 128 };
+    return { kind, network: canonical, prefix: width };
   }
-  const all = (1n << 128n) - 1n;
-  const bits = (all << BigInt(128 - prefix)) & all;
-  return { kind: "ipv6", network: bigIntToIPv6(value & bits), prefix };
+  return { kind, network: formatIp(toCidr(address, prefix).network), prefix };
 }
 
 function parseMask(mask: string, width: 32 | 128, token: string, problems: Problem[]): number | null {
@@ -325,17 +311,14 @@ function parseMask(mask: string, width: 32 | 128, token: string, problems: Probl
       error(problems, `dotted mask '${mask}' in '${token}' is only valid for IPv4`);
       return null;
     }
-    if (!ipaddr.IPv4.isValidFourPartDecimal(mask)) {
+    const bits = parseIp(mask);
+    if (bits?.family !== 4) {
       error(problems, `invalid mask '${mask}' in '${token}'`);
       return null;
     }
-    const bits = ipv4ToNumber(mask);
-    const inverted = ~bits >>> 0;
-    if ((inverted & (inverted + 1)) !== 0) {
-      error(problems, `non-contiguous mask '${mask}' in '${token}'`);
-      return null;
-    }
-    return 32 - popCount(inverted);
+    const prefix = maskPrefix(bits);
+    if (prefix === null) error(problems, `non-contiguous mask '${mask}' in '${token}'`);
+    return prefix;
   }
   if (!DIGITS.test(mask)) {
     error(problems, `invalid mask '${mask}' in '${token}'`);
@@ -482,21 +465,21 @@ function looksLikePort(text: string): boolean {
 function parseHopHost(text: string, problems: Problem[]): string | null {
   if (text.startsWith("[")) {
     const inner = text.endsWith("]") ? text.slice(1, -1) : "";
-    if (!isIPv6Literal(inner)) {
+    if (ipFamily(inner) !== 6) {
       error(problems, `invalid IPv6 address '${text}' for next hop`);
       return null;
     }
     return inner;
   }
   if (text.includes(":")) {
-    if (!isIPv6Literal(text)) {
+    if (ipFamily(text) !== 6) {
       error(problems, `invalid next-hop host '${text}': write the port as a separate field, and IPv6 as [address]`);
       return null;
     }
     return text;
   }
   if (IPV4_ONLY_CHARS.test(text)) {
-    if (!ipaddr.IPv4.isValidFourPartDecimal(text)) {
+    if (ipFamily(text) !== 4) {
       error(problems, `invalid IPv4 address '${text}' for next hop`);
       return null;
     }
@@ -552,37 +535,4 @@ function describeProtocol(protocol: HopProtocol): string {
     case "socks":
       return "SOCKS v5, then v4";
   }
-}
-
-// ---- address helpers --------------------------------------------------------
-
-function isIPv6Literal(text: string): boolean {
-  return text !== "" && ipaddr.IPv6.isValid(text);
-}
-
-function ipv4ToNumber(text: string): number {
-  const octets = ipaddr.IPv4.parse(text).octets;
-  return (((octets[0] ?? 0) << 24) | ((octets[1] ?? 0) << 16) | ((octets[2] ?? 0) << 8) | (octets[3] ?? 0)) >>> 0;
-}
-
-function numberToIPv4(value: number): string {
-  return [value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff].join(".");
-}
-
-function ipv6ToBigInt(text: string): bigint {
-  let value = 0n;
-  for (const part of ipaddr.IPv6.parse(text).parts) value = (value << 16n) | BigInt(part);
-  return value;
-}
-
-function bigIntToIPv6(value: bigint): string {
-  const parts: number[] = [];
-  for (let shift = 112n; shift >= 0n; shift -= 16n) parts.push(Number((value >> shift) & 0xffffn));
-  return new ipaddr.IPv6(parts).toRFC5952String();
-}
-
-function popCount(value: number): number {
-  let count = 0;
-  for (let v = value >>> 0; v !== 0; v = (v & (v - 1)) >>> 0) count++;
-  return count;
 }

@@ -29,7 +29,7 @@
  *
  * @module
  */
-import ipaddr from "ipaddr.js";
+import { ipBytes, parseHost, parseIp } from "../net/address.ts";
 import { type Decoded, needBytes, ProtocolError } from "./decoded.ts";
 import type { Target } from "./target.ts";
 import { hexByte } from "../util/hex.ts";
@@ -262,20 +262,17 @@ function checkHostname(host: string): void {
   }
 }
 
-function boundIpv4(host: string): number[] | null {
-  if (ipaddr.IPv4.isValidFourPartDecimal(host)) return ipaddr.IPv4.parse(host).octets;
-  if (ipaddr.IPv6.isValid(host)) {
-    const address = ipaddr.IPv6.parse(host);
-    if (address.isIPv4MappedAddress()) return address.toIPv4Address().octets;
-  }
-  return null;
+function boundIpv4(host: string): Uint8Array | null {
+  const address = parseHost(host);
+  return address?.family === 4 ? ipBytes(address) : null;
 }
 
-function ipv4Octets(host: string, message: string): number[] {
-  if (!ipaddr.IPv4.isValidFourPartDecimal(host)) {
+function ipv4Octets(host: string, message: string): Uint8Array {
+  const address = parseIp(host);
+  if (address?.family !== 4) {
     throw new RangeError(`Cannot encode SOCKS4 ${message}: "${host}" is not an IPv4 address`);
   }
-  return ipaddr.IPv4.parse(host).octets;
+  return ipBytes(address);
 }
 
 function checkPort(port: number, message: string): void {

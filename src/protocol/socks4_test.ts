@@ -225,6 +225,7 @@ describe("encodeSocks4Request()", () => {
     ["a hostname beyond Latin-1", { kind: "domain", host: "\u4f8b.jp", port: 80 }, ""],
     ["port 65536", { kind: "ipv4", host: "127.0.0.1", port: 65536 }, ""],
     ["an invalid IPv4 host", { kind: "ipv4", host: "localhost", port: 80 }, ""],
+    ["an IPv4 host with a leading zero", { kind: "ipv4", host: "010.0.0.1", port: 80 }, ""],
   ];
   for (const [name, target, userId] of invalid) {
     test(`throws RangeError for ${name}`, () => {
@@ -261,6 +262,17 @@ describe("encodeSocks4Reply()", () => {
     assertHex(
       encodeSocks4Reply(SOCKS4_REPLY.GRANTED, { host: "::ffff:10.0.0.1", port: 1080 }),
       "00 5a 0438 0a000001",
+    );
+    assertHex(
+      encodeSocks4Reply(SOCKS4_REPLY.GRANTED, { host: "::FFFF:0a00:0001", port: 1080 }),
+      "00 5a 0438 0a000001",
+    );
+  });
+
+  test("sends 0.0.0.0:0 for an IPv4-compatible bound address (::a.b.c.d is IPv6)", () => {
+    assertHex(
+      encodeSocks4Reply(SOCKS4_REPLY.GRANTED, { host: "::10.0.0.1", port: 1080 }),
+      "00 5a 0000 00000000",
     );
   });
 

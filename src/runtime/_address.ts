@@ -4,24 +4,18 @@
  *
  * @module
  */
+import { normalizeHost } from "../net/address.ts";
 import type { NetAddress } from "./types.ts";
 
-const MAPPED_PREFIX = "::ffff:";
+export { formatHostPort } from "../net/address.ts";
 
 /**
- * Normalises a numeric host and port: IPv4-mapped IPv6 (`::ffff:1.2.3.4`,
- * what a dual-stack listener reports for IPv4 peers) becomes plain IPv4,
- * brackets are dropped, and the family follows from the text.
+ * Normalises a numeric host and port (`normalizeHost`): IPv4-mapped IPv6
+ * (`::ffff:1.2.3.4`, what a dual-stack listener reports for IPv4 peers)
+ * becomes plain IPv4, brackets are dropped, IPv6 is written in RFC 5952
+ * form, and the family follows from the text.
  */
 export function toNetAddress(host: string, port: number): NetAddress {
-  let bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-  if (bare.toLowerCase().startsWith(MAPPED_PREFIX) && bare.includes(".")) {
-    bare = bare.slice(MAPPED_PREFIX.length);
-  }
-  return { host: bare, port, family: bare.includes(":") ? 6 : 4 };
-}
-
-/** Formats an address for messages: `127.0.0.1:80`, `[::1]:80`. */
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  const normal = normalizeHost(host);
+  return { host: normal, port, family: normal.includes(":") ? 6 : 4 };
 }

@@ -21,9 +21,9 @@
  *
  * @module
  */
-import { isIP } from "node:net";
 import type { Hop } from "../config/srelay_conf.ts";
 import { Inbox } from "../io/inbox.ts";
+import { ipFamily } from "../net/address.ts";
 import { formatTarget, type Target } from "../protocol/target.ts";
 import { type Connection, NetError } from "../runtime/types.ts";
 import type { Connector, Credentials, DialContext, Dialer, DialResult } from "./dialer.ts";
@@ -104,7 +104,8 @@ export function createChainDialer(options: ChainDialerOptions): Dialer {
     if (nearest === undefined) return { ok: true, result: await options.direct.dial(target, context) };
     let first: DialResult;
     try {
-      first = await options.direct.dial(hopTarget(nearest), context);
+      const { addresses: _checked, ...toHop } = context;
+      first = await options.direct.dial(hopTarget(nearest), toHop);
     } catch (error) {
       throw hopDialError({ name: formatTarget(hopTarget(nearest)), protocol: nearest.protocol }, error);
     }
@@ -115,9 +116,7 @@ export function createChainDialer(options: ChainDialerOptions): Dialer {
       const next = path[index + 1];
       const nextTarget = next === undefined ? target : hopTarget(next);
       const auto = hop.protocol === "socks" && !asSocks4.has(index);
-      const protocol: WireProtocol = hop.protocol === "socks"
-        ? (auto ? "socks5" : "socks4")
-        : hop.protocol;
+      const protocol: WireProtocol = hop.protocol === "socks" ? (auto ? "socks5" : "socks4") : hop.protocol;
       try {
         bound = await step(connectorFor(hop, protocol, context), connection, inbox, nextTarget, context.signal);
       } catch (error) {
@@ -143,7 +142,7 @@ export function createChainDialer(options: ChainDialerOptions): Dialer {
 
 /** A hop's address as a `Target`: IPv4 and IPv6 literals by kind, anything else a name. */
 export function hopTarget(hop: Hop): Target {
-  switch (isIP(hop.host)) {
+  switch (ipFamily(hop.host)) {
     case 4:
       return { kind: "ipv4", host: hop.host, port: hop.port };
     case 6:

@@ -8,6 +8,7 @@
  * @module
  */
 import type { Inbox } from "../io/inbox.ts";
+import { ipFamily, normalizeHost } from "../net/address.ts";
 import type { Target } from "../protocol/target.ts";
 import type { Connection, NetAddress } from "../runtime/types.ts";
 
@@ -25,6 +26,12 @@ export interface DialContext {
    * hops unless the dialer was configured with its own.
    */
   readonly userId?: string;
+  /**
+   * For a domain target: the addresses to dial instead of resolving the name
+   * (the ones the destination rules checked). Applies to the target only,
+   * never to a next hop.
+   */
+  readonly addresses?: readonly string[];
 }
 
 /** An open stream to the target. */
@@ -76,14 +83,19 @@ export interface Connector {
 export type { Credentials } from "../config/passwd.ts";
 
 /**
- * A socket address as a `Target`; IPv4-mapped IPv6 addresses
- * (`::ffff:1.2.3.4`) become IPv4.
+ * A socket address as a `Target`, its host normalised (`normalizeHost`):
+ * IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) become IPv4.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(
+ *   targetFromAddress({ host: "::ffff:192.0.2.1", port: 1080, family: 6 }),
+ *   { kind: "ipv4", host: "192.0.2.1", port: 1080 },
+ * );
+ * ```
  */
 export function targetFromAddress(address: NetAddress): Target {
-  if (address.family === 6) {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address.host);
-    if (mapped?.[1] !== undefined) return { kind: "ipv4", host: mapped[1], port: address.port };
-    return { kind: "ipv6", host: address.host, port: address.port };
-  }
-  return { kind: "ipv4", host: address.host, port: address.port };
+  const host = normalizeHost(address.host);
+  return { kind: ipFamily(host) === 6 ? "ipv6" : "ipv4", host, port: address.port };
 }

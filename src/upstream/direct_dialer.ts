@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { isIP } from "node:net";
+import { ipFamily } from "../net/address.ts";
 import { formatTarget, type Target } from "../protocol/target.ts";
 import type { Resolver } from "../runtime/resolver.ts";
 import { type Connection, NetError, type NetRuntime } from "../runtime/types.ts";
@@ -47,7 +47,7 @@ export function createDirectDialer(options: DirectDialerOptions): Dialer {
     runtime: NetRuntime;
     localHost?: string;
   } {
-    if (localHost === undefined || isIP(localHost) !== isIP(address)) {
+    if (localHost === undefined || ipFamily(localHost) !== ipFamily(address)) {
       return { runtime: options.runtime };
     }
     if (options.runtime.canBindSource) return { runtime: options.runtime, localHost };
@@ -87,9 +87,9 @@ export function createDirectDialer(options: DirectDialerOptions): Dialer {
         });
       };
       try {
-        const addresses = target.kind === "domain"
-          ? interleaveFamilies(await resolveTarget(options.resolver, target.host, signal))
-          : [target.host];
+        const addresses = target.kind !== "domain"
+          ? [target.host]
+          : interleaveFamilies(context.addresses ?? await resolveTarget(options.resolver, target.host, signal));
         const single = addresses.length === 1 ? addresses[0] : undefined;
         const connection = await (single !== undefined
           ? connectTo(single, signal)
@@ -114,9 +114,9 @@ export function createDirectDialer(options: DirectDialerOptions): Dialer {
 export function interleaveFamilies(addresses: readonly string[]): string[] {
   const first = addresses[0];
   if (first === undefined) return [];
-  const firstFamily = isIP(first);
-  const preferred = addresses.filter((address) => isIP(address) === firstFamily);
-  const other = addresses.filter((address) => isIP(address) !== firstFamily);
+  const firstFamily = ipFamily(first);
+  const preferred = addresses.filter((address) => ipFamily(address) === firstFamily);
+  const other = addresses.filter((address) => ipFamily(address) !== firstFamily);
   const ordered: string[] = [];
   for (let i = 0; i < Math.max(preferred.length, other.length); i++) {
     const a = preferred[i];
