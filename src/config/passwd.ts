@@ -65,8 +65,9 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * const { entries } = parseSrelayPasswd("2.2.2.100/10080 alice s3cret\n", "srelay.passwd");
- * // entries[0]: { line: 1, host: "2.2.2.100", port: 10080, username: "alice", password: "s3cret" }
+ * assert.deepEqual(entries[0], { line: 1, host: "2.2.2.100", port: 10080, username: "alice", password: "s3cret" });
  * ```
  */
 export function parseSrelayPasswd(text: string, file: string): SrelayPasswd {
@@ -128,19 +129,59 @@ export function findCredentials(entries: readonly PasswdEntry[], hop: PasswdHop)
   return null;
 }
 
+/** How often `lookup` checks the file for changes, at most. */
+export const PASSWD_CHECK_INTERVAL_MS = 1000;
+
+/** Options for `PasswdFile`. */
+export interface PasswdFileOptions {
+  /**
+   * Told about problems found by the checks `lookup` makes: each issue of
+   * contents read anew, and a file that became unreadable (once, until it
+   * reads again). `refresh` and `reload` return theirs to the caller instead.
+   */
+  readonly onIssue?: (issue: ConfigIssue) => void;
+  /** Clock in milliseconds (tests). */
+  readonly now?: () => number;
+}
+
 /**
- * A srelay.passwd file, re-read whenever its inode, size, mtime or ctime
- * changes (checked on every lookup), so credentials change without a
- * restart. An unreadable file gives no credentials; `lastIssues` says why.
+ * A srelay.passwd file, re-read when its inode, size, mtime or ctime changes,
+ * so credentials change without a restart (srelay re-opened it on every
+ * use). `lookup` checks for a change at most once a second. When the file
+ * cannot be read any more, the credentials read before stay in force and
+ * `onIssue` is told once. Issue messages never contain user names or
+ * passwords.
+ *
+ * @example
+ * ```ts
+ * import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { PasswdFile } from "./passwd.ts";
+ *
+ * const dir = mkdtempSync(join(tmpdir(), "srelay-passwd-example-"));
+ * writeFileSync(join(dir, "srelay.passwd"), "proxy.example alice s3cret\n");
+ * const passwd = new PasswdFile(join(dir, "srelay.passwd"), { onIssue: (issue) => console.warn(issue.message) });
+ * const unreadable = passwd.refresh().find((issue) => issue.line === 0); // undefined: start-up may go on
+ * passwd.lookup({ host: "proxy.example", port: 1080 }); // { username: "alice", password: "s3cret" }
+ * rmSync(dir, { recursive: true });
+ * ```
  */
 export class PasswdFile {
   readonly #path: string;
+  readonly #onIssue: (issue: ConfigIssue) => void;
+  readonly #now: () => number;
   #stamp: string | null = null;
   #entries: readonly PasswdEntry[] = [];
   #issues: readonly ConfigIssue[] = [];
+  #checkedAt = -Infinity;
+  #readOnce = false;
+  #unreadable = false;
 
-  constructor(path: string) {
+  constructor(path: string, options: PasswdFileOptions = {}) {
     this.#path = path;
+    this.#onIssue = options.onIssue ?? (() => {});
+    this.#now = options.now ?? Date.now;
   }
 
   /** The file's path. */
@@ -148,36 +189,60 @@ export class PasswdFile {
     return this.#path;
   }
 
-  /** Problems found by the latest read (an unreadable file is one error on line 0). */
+  /**
+   * Problems found by the latest read. An unreadable file is one issue on
+   * line 0: an error when nothing was ever read from it, else a warning
+   * (the credentials read before stay in force).
+   */
   get lastIssues(): readonly ConfigIssue[] {
     return this.#issues;
   }
 
-  /** Credentials for the hop from the current file contents, or `null`. */
+  /** Credentials for the hop, after checking the file for changes if a second has passed. */
   lookup(hop: PasswdHop): Credentials | null {
-    this.refresh();
+    if (this.#now() - this.#checkedAt >= PASSWD_CHECK_INTERVAL_MS) this.#read(this.#onIssue);
     return findCredentials(this.#entries, hop);
   }
 
   /**
-   * Re-reads the file if it changed since the last read (as every lookup
-   * does) and returns `lastIssues`; use it to check the file at start-up.
+   * Re-reads the file if it changed since the last read and returns
+   * `lastIssues`; at start-up, an issue on line 0 means it cannot be read.
    */
   refresh(): readonly ConfigIssue[] {
+    return this.#read(() => {});
+  }
+
+  #read(report: (issue: ConfigIssue) => void): readonly ConfigIssue[] {
+    this.#checkedAt = this.#now();
+    let stamp: string;
+    let parsed: SrelayPasswd;
     try {
       const stat = statSync(this.#path);
-      const stamp = `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
+      stamp = `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
       if (stamp === this.#stamp) return this.#issues;
-      const parsed = parseSrelayPasswd(readFileSync(this.#path, "utf8"), this.#path);
-      this.#stamp = stamp;
-      this.#entries = parsed.entries;
-      this.#issues = parsed.issues;
+      parsed = parseSrelayPasswd(readFileSync(this.#path, "utf8"), this.#path);
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error);
+      const issue: ConfigIssue = this.#readOnce
+        ? {
+          file: this.#path,
+          line: 0,
+          severity: "warning",
+          message: `Cannot read password file: ${detail}; the credentials read before stay in force`,
+        }
+        : { file: this.#path, line: 0, severity: "error", message: `Cannot read password file: ${detail}` };
       this.#stamp = null;
-      this.#entries = [];
-      this.#issues = [{ file: this.#path, line: 0, severity: "error", message: `Cannot read password file: ${detail}` }];
+      this.#issues = [issue];
+      if (!this.#unreadable) report(issue);
+      this.#unreadable = true;
+      return this.#issues;
     }
+    this.#stamp = stamp;
+    this.#entries = parsed.entries;
+    this.#issues = parsed.issues;
+    this.#readOnce = true;
+    this.#unreadable = false;
+    for (const issue of parsed.issues) report(issue);
     return this.#issues;
   }
 }

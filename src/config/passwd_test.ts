@@ -4,8 +4,14 @@ import { mkdtempSync, readFileSync, rmSync, unlinkSync, utimesSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { formatIssue } from "./config_issue.ts";
-import { findCredentials, PasswdFile, type PasswdEntry, parseSrelayPasswd } from "./passwd.ts";
+import { type ConfigIssue, formatIssue } from "./config_issue.ts";
+import {
+  findCredentials,
+  parseSrelayPasswd,
+  PASSWD_CHECK_INTERVAL_MS,
+  type PasswdEntry,
+  PasswdFile,
+} from "./passwd.ts";
 
 const FILE = "srelay.passwd";
 
@@ -142,7 +148,10 @@ describe("findCredentials", () => {
   }
 
   test("returns only the user name and password", () => {
-    assert.deepEqual(findCredentials(entries, { host: "2.2.2.100", port: 10080 }), { username: "ip-port", password: "p2" });
+    assert.deepEqual(findCredentials(entries, { host: "2.2.2.100", port: 10080 }), {
+      username: "ip-port",
+      password: "p2",
+    });
   });
 
   test("* matches every hop, after earlier lines", () => {
@@ -159,52 +168,105 @@ describe("findCredentials", () => {
   });
 });
 
+/** A passwd file in a fresh temp directory, a clock the test moves, and the issues reported. */
+function withPasswdFile(
+  text: string,
+  body: (context: {
+    path: string;
+    file: PasswdFile;
+    clock: { now: number };
+    reported: ConfigIssue[];
+    /** Rewrites the file with a distinct mtime, so the change is seen even within one clock tick of the file system. */
+    rewrite(text: string): void;
+  }) => void,
+): void {
+  const dir = mkdtempSync(join(tmpdir(), "srelay-passwd-"));
+  try {
+    const path = join(dir, "srelay.passwd");
+    let mtime = 1_000_000;
+    const rewrite = (next: string) => {
+      writeFileSync(path, next);
+      utimesSync(path, mtime, mtime);
+      mtime += 1000;
+    };
+    rewrite(text);
+    const clock = { now: 5_000_000 };
+    const reported: ConfigIssue[] = [];
+    const file = new PasswdFile(path, { now: () => clock.now, onIssue: (issue) => reported.push(issue) });
+    body({ path, file, clock, reported, rewrite });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const HOP = { host: "proxy", port: 1080 };
+
 describe("PasswdFile", () => {
-  test("re-reads the file when it changes, and reports a missing file", () => {
-    const dir = mkdtempSync(join(tmpdir(), "srelay-passwd-"));
-    try {
-      const path = join(dir, "srelay.passwd");
-      writeFileSync(path, "proxy alice secret1\n");
-      utimesSync(path, 1_000_000, 1_000_000);
-      const file = new PasswdFile(path);
+  test("an edit takes effect at the next check, at most a second later, without a reload", () => {
+    withPasswdFile("proxy alice secret1\n", ({ path, file, clock, rewrite }) => {
       assert.equal(file.path, path);
-      assert.deepEqual(file.lookup({ host: "proxy", port: 1080 }), { username: "alice", password: "secret1" });
-      assert.equal(file.lastIssues.length, 0);
+      assert.deepEqual(file.refresh(), []);
+      assert.deepEqual(file.lookup(HOP), { username: "alice", password: "secret1" });
+      rewrite("proxy alice secret2\n");
+      clock.now += PASSWD_CHECK_INTERVAL_MS - 1;
+      assert.equal(file.lookup(HOP)?.password, "secret1", "not checked again within the interval");
+      clock.now += 1;
+      assert.equal(file.lookup(HOP)?.password, "secret2");
+    });
+  });
 
-      writeFileSync(path, "proxy alice secret2\nbad\n");
-      utimesSync(path, 2_000_000, 2_000_000);
-      assert.deepEqual(file.lookup({ host: "proxy", port: 1080 }), { username: "alice", password: "secret2" });
-      assert.deepEqual(file.lastIssues.map(formatIssue), [`${path}:2: user name and password missing for 'bad'`]);
-
+  test("at start-up an unreadable file is one error on line 0", () => {
+    withPasswdFile("", ({ path, file, reported }) => {
       unlinkSync(path);
-      assert.equal(file.lookup({ host: "proxy", port: 1080 }), null);
-      assert.equal(file.lastIssues.length, 1);
-      assert.equal(file.lastIssues[0]?.line, 0);
-      assert.equal(file.lastIssues[0]?.severity, "error");
-      assert.match(file.lastIssues[0]?.message ?? "", /^Cannot read password file: ENOENT/);
+      const issues = file.refresh();
+      assert.equal(issues.length, 1);
+      assert.equal(issues[0]?.line, 0);
+      assert.equal(issues[0]?.severity, "error");
+      assert.match(issues[0]?.message ?? "", /^Cannot read password file: ENOENT/);
+      assert.deepEqual(reported, [], "refresh() returns its issues instead of reporting them");
+    });
+  });
 
-      writeFileSync(path, "proxy bob secret3\n");
-      assert.deepEqual(file.lookup({ host: "proxy", port: 1080 }), { username: "bob", password: "secret3" });
-      assert.equal(file.lastIssues.length, 0);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  test("a file that becomes unreadable keeps the last good credentials and is reported once", () => {
+    withPasswdFile("proxy alice secret1\n", ({ path, file, clock, reported, rewrite }) => {
+      file.refresh();
+      unlinkSync(path);
+      for (let i = 0; i < 5; i++) {
+        clock.now += PASSWD_CHECK_INTERVAL_MS;
+        assert.deepEqual(file.lookup(HOP), { username: "alice", password: "secret1" });
+      }
+      assert.equal(reported.length, 1, "reported once, not at every check");
+      assert.equal(reported[0]?.line, 0);
+      assert.equal(reported[0]?.severity, "warning");
+      assert.match(
+        reported[0]?.message ?? "",
+        /^Cannot read password file: ENOENT.*; the credentials read before stay in force$/,
+      );
+      assert.deepEqual(file.lastIssues, reported);
+
+      // Readable again: the new contents count, and their problems are reported.
+      rewrite("proxy bob secret3\nbad\n");
+      clock.now += PASSWD_CHECK_INTERVAL_MS;
+      assert.deepEqual(file.lookup(HOP), { username: "bob", password: "secret3" });
+      assert.deepEqual(reported.slice(1).map(formatIssue), [`${path}:2: user name and password missing for 'bad'`]);
+
+      // Unreadable again: a new change of state, reported again.
+      unlinkSync(path);
+      clock.now += PASSWD_CHECK_INTERVAL_MS;
+      assert.equal(file.lookup(HOP)?.username, "bob");
+      assert.equal(reported.length, 3);
+      for (const issue of reported) assert.doesNotMatch(issue.message, /secret|alice|bob/, "no secrets in issues");
+    });
   });
 
   test("an unchanged file is not parsed again", () => {
-    const dir = mkdtempSync(join(tmpdir(), "srelay-passwd-"));
-    try {
-      const path = join(dir, "srelay.passwd");
-      writeFileSync(path, "proxy alice secret\n");
-      utimesSync(path, 1_000_000, 1_000_000);
-      const file = new PasswdFile(path);
+    withPasswdFile("proxy alice secret\n", ({ file, clock }) => {
       const firstIssues = file.refresh();
       assert.equal(firstIssues, file.lastIssues);
-      assert.equal(file.lookup({ host: "proxy", port: 1 })?.username, "alice");
-      assert.equal(file.lookup({ host: "proxy", port: 1 })?.username, "alice");
+      assert.equal(file.lookup(HOP)?.username, "alice");
+      clock.now += PASSWD_CHECK_INTERVAL_MS;
+      assert.equal(file.lookup(HOP)?.username, "alice");
       assert.equal(file.lastIssues, firstIssues);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

@@ -7,21 +7,16 @@
  */
 import { hostname } from "node:os";
 import { setImmediate } from "node:timers";
-import {
-  configure,
-  dispose,
-  getJsonLinesFormatter,
-  type LogLevel,
-  type LogRecord,
-  type Sink,
-} from "@logtape/logtape";
+import { configure, dispose, getJsonLinesFormatter, type LogLevel, type LogRecord, type Sink } from "@logtape/logtape";
 import { getStreamFileSink } from "@logtape/file";
-import { getSyslogSink } from "@logtape/syslog";
+import { formatTextRecord, renderMessage } from "./line_format.ts";
+import type { SyslogAddress } from "./syslog_address.ts";
+import { openSyslogSink, type SyslogOpeners } from "./syslog_sink.ts";
 
 /** Where log lines are written. */
 export type LogDestination =
   | { readonly kind: "stderr" }
-  | { readonly kind: "syslog"; readonly host: string; readonly port: number }
+  | { readonly kind: "syslog"; readonly address: SyslogAddress }
   | { readonly kind: "file"; readonly path: string }
   | { readonly kind: "none" };
 
@@ -30,52 +25,22 @@ export interface LogSettings {
   readonly destination: LogDestination;
   readonly format: "text" | "json";
   readonly level: LogLevel;
+  /** The runtime's syslog transports (from the entry point); required for a syslog destination. */
+  readonly syslog?: SyslogOpeners;
+  /**
+   * True in the background child, whose stderr goes nowhere: the message
+   * about a syslog that cannot be reached then says the lines are lost.
+   */
+  readonly background?: boolean;
 }
 
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-
-function pad2(value: number): string {
-  return value < 10 ? `0${value}` : String(value);
-}
-
-/**
- * Formats a record like srelay's foreground log: `Nov 25 15:27:24 host srelay[pid]: message`,
- * with the level named for warnings and errors. `prefix` is `host srelay[pid]: `.
- */
-export function formatTextRecord(record: LogRecord, prefix: string): string {
-  const stamp = timeStamp(record.timestamp);
-  const message = renderMessage(record);
-  const level = record.level === "warning" || record.level === "error" || record.level === "fatal"
-    ? `${record.level}: `
-    : "";
-  return `${stamp} ${prefix}${level}${message}\n`;
-}
-
-/** A record's message with string values as they are and other values as JSON. */
-function renderMessage(record: LogRecord): string {
-  let message = "";
-  for (let i = 0; i < record.message.length; i++) {
-    const part = record.message[i];
-    message += i % 2 === 0 ? String(part) : typeof part === "string" ? part : JSON.stringify(part);
-  }
-  return message;
-}
-
-let stampSecond = -1;
-let stampText = "";
-
-/** `Nov 25 15:27:24` in local time, computed once per second. */
-function timeStamp(timestamp: number): string {
-  const second = Math.floor(timestamp / 1000);
-  if (second !== stampSecond) {
-    const time = new Date(timestamp);
-    const day = String(time.getDate()).padStart(2, " ");
-    stampText = `${MONTHS[time.getMonth()]} ${day} ${pad2(time.getHours())}:${pad2(time.getMinutes())}:${
-      pad2(time.getSeconds())
-    }`;
-    stampSecond = second;
-  }
-  return stampText;
+/** What `setupLogging` could not do as asked. */
+export interface LoggingSetup {
+  /**
+   * Why lines go to stderr instead of syslog (the socket is missing or
+   * refuses), for the user to see at start-up; null when all went as asked.
+   */
+  readonly fallback: string | null;
 }
 
 /**
@@ -103,12 +68,18 @@ function stderrSink(format: (record: LogRecord) => string): Sink & Disposable {
   return Object.assign(sink, { [Symbol.dispose]: flush });
 }
 
-/** Configures LogTape for the server. Call once at start-up, before logging. */
-export async function setupLogging(settings: LogSettings): Promise<void> {
+/**
+ * Configures LogTape for the server. Call once at start-up, before logging.
+ * A syslog socket that cannot be reached is not fatal: lines go to stderr
+ * and `fallback` says why.
+ */
+export async function setupLogging(settings: LogSettings): Promise<LoggingSetup> {
   const json = getJsonLinesFormatter({ properties: "flatten", message: "rendered" });
-  const prefix = `${hostname()} srelay[${process.pid}]: `;
+  const host = hostname();
+  const prefix = `${host} srelay[${process.pid}]: `;
   const text = (record: LogRecord) => formatTextRecord(record, prefix);
   const formatter = settings.format === "json" ? json : text;
+  let fallback: string | null = null;
   let sink: Sink;
   switch (settings.destination.kind) {
     case "stderr":
@@ -120,15 +91,26 @@ export async function setupLogging(settings: LogSettings): Promise<void> {
       sink = getStreamFileSink(settings.destination.path, { formatter });
       break;
     case "syslog": {
-      const syslog = getSyslogSink({
-        hostname: settings.destination.host,
-        port: settings.destination.port,
-        appName: "srelay",
-        facility: "daemon",
-      });
-      // The syslog sink renders values JSON-style ("quoted" strings): hand it
-      // the message already rendered the way the text format does.
-      sink = (record) => syslog({ ...record, message: [renderMessage(record), ""] });
+      if (settings.syslog === undefined) {
+        throw new TypeError("setupLogging: a syslog destination needs `syslog` openers");
+      }
+      try {
+        sink = await openSyslogSink({
+          address: settings.destination.address,
+          openers: settings.syslog,
+          render: settings.format === "json" ? json : renderMessage,
+          hostname: host,
+          pid: process.pid,
+          warn: (message) => process.stderr.write(`srelay: warning: ${message}\n`),
+        });
+      } catch (error) {
+        fallback = settings.background
+          ? `${
+            (error as Error).message
+          }; a background server has no stderr, so its log lines are lost (use -f, --log-file FILE or --syslog-address)`
+          : `${(error as Error).message}; logging to stderr instead`;
+        sink = stderrSink(formatter);
+      }
       break;
     }
     case "none":
@@ -143,6 +125,7 @@ export async function setupLogging(settings: LogSettings): Promise<void> {
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["main"] },
     ],
   });
+  return { fallback };
 }
 
 /** Flushes and closes the sinks (file and syslog sinks hold resources). */

@@ -1,9 +1,13 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { LogRecord } from "@logtape/logtape";
-import { formatTextRecord } from "./logger.ts";
+import { formatTextRecord } from "./line_format.ts";
 
-function record(level: LogRecord["level"], message: unknown[], timestamp = new Date(2026, 10, 25, 15, 7, 4).getTime()): LogRecord {
+function record(
+  level: LogRecord["level"],
+  message: unknown[],
+  timestamp = new Date(2026, 10, 25, 15, 7, 4).getTime(),
+): LogRecord {
   return { category: ["srelay"], level, message, rawMessage: "", timestamp, properties: {} };
 }
 
@@ -20,7 +24,10 @@ describe("formatTextRecord()", () => {
   });
 
   test("renders non-string values as JSON and pads the day like syslog", () => {
-    const line = formatTextRecord(record("info", ["up=", 42, " ok=", true, ""], new Date(2026, 0, 5, 12).getTime()), "p: ");
+    const line = formatTextRecord(
+      record("info", ["up=", 42, " ok=", true, ""], new Date(2026, 0, 5, 12).getTime()),
+      "p: ",
+    );
     assert.match(line, /^Jan {2}5 12:00:00 p: up=42 ok=true\n$/);
   });
 });
