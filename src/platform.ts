@@ -4,6 +4,8 @@
  *
  * @module
  */
+import type { CryptFunction } from "./auth/verifier.ts";
+import type { SyslogOpeners } from "./log/syslog_sink.ts";
 import type { NetRuntime } from "./runtime/types.ts";
 
 /** The runtime-specific pieces the core needs. */
@@ -16,4 +18,8 @@ export interface Platform {
   loadNodeRuntime(): Promise<NetRuntime>;
   /** The command that starts this same program again (arguments follow). */
   readonly selfCommand: readonly string[];
+  /** The runtime's syslog transports (a Unix datagram socket, UDP). */
+  readonly syslog: SyslogOpeners;
+  /** Loads crypt(3) from libcrypt (host accounts); rejects with the reason where it cannot. */
+  loadCrypt(): Promise<CryptFunction>;
 }

@@ -7,15 +7,8 @@
  *
  * @module
  */
+import { DAEMON_CHILD_ENV } from "./process_role.ts";
 import { spawnUntilReady } from "./ready_child.ts";
-
-/** Environment variable that marks the detached child. */
-export const DAEMON_CHILD_ENV = "SRELAY_DAEMON_CHILD";
-
-/** True in the detached child. */
-export function isDaemonChild(): boolean {
-  return process.env[DAEMON_CHILD_ENV] === "1";
-}
 
 /**
  * Starts the detached child and relays its start-up output.

@@ -38,18 +38,53 @@ Routing (srelay.conf)
                      an error). Each line: DEST PORTS [HOP [PORT[/H|/S|/4|/5]]]...,
                      hops farthest first; the first matching line wins. SIGHUP reloads it.
   -u FILE            srelay.passwd: credentials for next hops, lines HOST[/PORT] USER PASS.
-                     Re-read when it changes.
+                     Re-read when it changes (checked at most once a second); if it
+                     becomes unreadable, the credentials read before stay in force.
   --check-config, --check
-                     Parse -c FILE, print the effective routing table and exit
-                     (exit 1 if it has errors).
+                     Check every file (-c, -u, --rules), print the effective routing
+                     table and destination rules, and exit (exit 1 on errors).
   --no-route-dns     Do not resolve host names locally to match address rules.
   -g                 Send outbound connections from the local address the client
                      connected to (only for targets of the same address family).
   -x ADDR, -J ADDR   Send outbound connections from ADDR.
 
+Access control
+  -w                 Check every client against tcp_wrappers tables (hosts_access(5),
+                     daemon name srelay) before any SOCKS byte is read: a match in
+                     hosts.allow admits, else a match in hosts.deny closes, else admit.
+                     The tables are re-read when they change. spawn, twist and
+                     @netgroup are never run: such rules are skipped with a warning.
+  --hosts-allow FILE, --hosts-deny FILE
+                     Read these instead of /etc/hosts.allow and /etc/hosts.deny
+                     (either implies -w).
+  --rules FILE       Destination rules, one per line, first match wins, no match passes:
+                       pass|block [from CLIENT] [to DEST] [port P|P-Q]
+                                  [command connect,bind,udp] [user NAME,...]
+                     CLIENT and DEST: an address, a subnet (10.0.0.0/8, [fd00::]/8), a
+                     host name or a .domain suffix. Names are resolved first and every
+                     address that will be dialled is checked. A refusal gets REP 02 /
+                     CD 5B and a log line naming FILE:LINE. SIGHUP reloads it.
+  --allow-internal   On a listener that is not loopback and needs no authentication,
+                     destinations on this host (127.0.0.0/8, ::1, 0.0.0.0, its own
+                     addresses, link-local incl. 169.254.169.254) are blocked unless a
+                     rule passes them by address. This lifts that default.
+
 Authentication
-  -a n|p             SOCKS5 method the server asks for: n = none (default), p = user name
-                     and password (RFC 1929).
+  -a ORDER           SOCKS5 methods the server accepts, in its order of preference:
+                     n = none, p = user name and password (RFC 1929). -a n (default),
+                     -a p, -a np, -a pn. The server picks the first of its methods the
+                     client offers; if none, it answers 05 FF and closes. With -a p
+                     alone, SOCKS4 and 4a are refused (they cannot carry a password).
+  -U FILE            With -a p: check passwords against FILE, lines USER:HASH as
+                     htpasswd -B (bcrypt) and openssl passwd -5/-6 (SHA-crypt) write
+                     them. SIGHUP reloads it. Without -U, -a p checks the host's
+                     accounts (/etc/passwd and /etc/shadow through crypt(3); needs
+                     root; locked and expired accounts are refused).
+                     Failed logins are answered after 1 s; 5 failures in 60 s from one
+                     address (one /64 for IPv6) block it for 5 minutes.
+  srelay passwd USER -U FILE
+                     Add or replace USER's bcrypt line in FILE (mode 0600); the
+                     password is read without echo from the terminal, or from stdin.
 
 Process and logging
   -f                 Stay in the foreground. Without -f, srelay detaches into the
@@ -57,8 +92,11 @@ Process and logging
   -p FILE            Write the process ID to FILE (removed at exit).
   -r                 Resolve client addresses to names in log lines.
   -s                 Log to syslog even in the foreground (see --syslog-address).
-  --syslog-address HOST:PORT
-                     Syslog receiver for -s and background mode (UDP, default 127.0.0.1:514).
+  --syslog-address PATH|HOST:PORT
+                     Where -s and background mode send syslog lines: a Unix datagram
+                     socket PATH (default /dev/log, as syslog(3) does), or a collector
+                     at HOST:PORT over UDP (PORT defaults to 514; IPv6 as [ADDR]:PORT).
+                     If the socket is missing, srelay warns and logs to stderr.
   --log-file FILE    Append log lines to FILE instead of stderr or syslog.
   --log-format text|json
                      text (default, srelay style) or one JSON object per line.
@@ -70,8 +108,9 @@ Process and logging
   -h, -?             Print this help and exit.
 
 Signals
-  SIGHUP             Reload the route table; a file with errors is rejected and the
-                     old table stays in force.
+  SIGHUP             Reload -c, -u, -U, --rules and the tcp_wrappers tables into one new
+                     policy; if any file has errors, all are rejected and the old
+                     policy stays in force.
   SIGTERM, SIGINT    Stop accepting, let running sessions finish (up to --grace SECONDS,
                      default 10), then exit 0.
 
@@ -79,6 +118,9 @@ Examples
   srelay -f -i 127.0.0.1:1080
   curl --socks5-hostname 127.0.0.1:1080 https://example.org/
   srelay -f -i :0 -o 15 -c ./srelay.conf -u ./srelay.passwd
+  srelay passwd alice -U /etc/srelay.users
+  srelay -i :1080 -a p -U /etc/srelay.users -w --rules /etc/srelay.rules
+  curl --socks5-hostname alice:PASSWORD@jumphost:1080 https://intranet.example/
 
 Exit codes: 0 success, 1 runtime failure (e.g. a port in use), 2 usage error.
 `;

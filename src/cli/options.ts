@@ -4,8 +4,11 @@
  *
  * @module
  */
+import { type AuthMethodName, parseAuthOrder } from "../auth/auth_setup.ts";
+import { HOSTS_ALLOW, HOSTS_DENY } from "../acl/hosts_access.ts";
 import { parseArgs } from "node:util";
 import type { LogLevel } from "@logtape/logtape";
+import { DEFAULT_SYSLOG_ADDRESS, parseSyslogAddress, type SyslogAddress } from "../log/syslog_address.ts";
 import { type ListenAddress, parseListenAddress } from "./listen_address.ts";
 
 /** The compiled-in default route table, as in srelay. */
@@ -24,7 +27,10 @@ export interface CliOptions {
   /** `--fin-wait` in milliseconds: 0 = half-closed sessions may last forever. */
   readonly finWaitMs: number;
   readonly pidFile: string | null;
-  readonly authMethods: readonly ("none" | "password")[];
+  /** `-a`: the SOCKS5 methods in the server's order of preference. */
+  readonly authMethods: readonly AuthMethodName[];
+  /** `-U`: the user file for `-a p`; null means the host's accounts. */
+  readonly usersFile: string | null;
   readonly foreground: boolean;
   readonly reverseLookup: boolean;
   readonly syslog: boolean;
@@ -35,13 +41,20 @@ export interface CliOptions {
   readonly logFormat: "text" | "json";
   readonly logLevel: LogLevel;
   readonly logFile: string | null;
-  readonly syslogAddress: { readonly host: string; readonly port: number };
+  /** `--syslog-address`: where `-s` and background mode log (default `/dev/log`). */
+  readonly syslogAddress: SyslogAddress;
   readonly checkConfig: boolean;
   readonly workers: number;
   readonly graceMs: number;
   readonly connectTimeoutMs: number;
   readonly handshakeTimeoutMs: number;
   readonly routeDns: boolean;
+  /** `-w`: the tcp_wrappers tables (`--hosts-allow`, `--hosts-deny` change the paths and imply `-w`), or null. */
+  readonly tcpWrappers: { readonly allow: string; readonly deny: string } | null;
+  /** `--rules`: the destination rules file, or null. */
+  readonly rulesFile: string | null;
+  /** `--allow-internal`: let clients of an exposed listener without authentication reach the proxy host itself. */
+  readonly allowInternal: boolean;
   readonly showVersion: boolean;
   readonly showHelp: boolean;
 }
@@ -63,6 +76,7 @@ const SPEC = {
   "idle-timeout": { type: "string", short: "o" },
   "pid-file": { type: "string", short: "p" },
   "passwd-file": { type: "string", short: "u" },
+  "users-file": { type: "string", short: "U" },
   auth: { type: "string", short: "a", multiple: true },
   foreground: { type: "boolean", short: "f" },
   "reverse-lookup": { type: "boolean", short: "r" },
@@ -89,6 +103,11 @@ const SPEC = {
   "handshake-timeout": { type: "string" },
   "fin-wait": { type: "string" },
   "no-route-dns": { type: "boolean" },
+  "tcp-wrappers": { type: "boolean", short: "w" },
+  "hosts-allow": { type: "string" },
+  "hosts-deny": { type: "string" },
+  rules: { type: "string" },
+  "allow-internal": { type: "boolean" },
 } as const;
 
 function number(name: string, text: string | undefined, fallback: number, options: {
@@ -119,26 +138,21 @@ function oneOf<T extends string>(name: string, text: string | undefined, allowed
   return text as T;
 }
 
-function authMethods(values: readonly string[] | undefined): ("none" | "password")[] {
+function authMethods(values: readonly string[] | undefined): AuthMethodName[] {
   if (values === undefined) return ["none"];
-  const methods: ("none" | "password")[] = [];
-  for (const value of values) {
-    for (const letter of value) {
-      const method = letter === "n" ? "none" : letter === "p" ? "password" : null;
-      if (method === null) throw new UsageError(`Invalid value for -a: '${letter}' (expected n or p)`);
-      if (!methods.includes(method)) methods.push(method);
-    }
+  try {
+    return parseAuthOrder(values.join(""));
+  } catch (error) {
+    throw new UsageError(`Invalid value for -a: ${(error as Error).message}`);
   }
-  return methods;
 }
 
-function hostPort(name: string, text: string | undefined, fallback: { host: string; port: number }) {
-  if (text === undefined) return fallback;
+function syslogAddress(text: string | undefined): SyslogAddress {
+  if (text === undefined) return DEFAULT_SYSLOG_ADDRESS;
   try {
-    const spec = parseListenAddress(text);
-    return { host: spec.host ?? fallback.host, port: text.includes(":") ? spec.port : fallback.port };
+    return parseSyslogAddress(text);
   } catch (error) {
-    throw new UsageError(`Invalid value for ${name}: ${(error as Error).message}`);
+    throw new UsageError(`Invalid value for --syslog-address: ${(error as Error).message}`);
   }
 }
 
@@ -177,6 +191,7 @@ export function parseCliOptions(argv: readonly string[]): CliOptions {
     finWaitMs: Math.round(number("--fin-wait", values["fin-wait"], 0) * 1000),
     pidFile: values["pid-file"] ?? null,
     authMethods: authMethods(values.auth),
+    usersFile: values["users-file"] ?? null,
     foreground: values.foreground ?? false,
     reverseLookup: values["reverse-lookup"] ?? false,
     syslog: values.syslog ?? false,
@@ -187,7 +202,7 @@ export function parseCliOptions(argv: readonly string[]): CliOptions {
     logFormat: oneOf("--log-format", values["log-format"], ["text", "json"], "text"),
     logLevel: oneOf("--log-level", values["log-level"], LOG_LEVELS, "info"),
     logFile: values["log-file"] ?? null,
-    syslogAddress: hostPort("--syslog-address", values["syslog-address"], { host: "127.0.0.1", port: 514 }),
+    syslogAddress: syslogAddress(values["syslog-address"]),
     checkConfig: (values["check-config"] ?? false) || (values.check ?? false),
     workers: number("--workers", values.workers, 1, { integer: true, min: 1, max: 256 }),
     graceMs: Math.round(number("--grace", values.grace, 10) * 1000),
@@ -196,6 +211,11 @@ export function parseCliOptions(argv: readonly string[]): CliOptions {
       number("--handshake-timeout", values["handshake-timeout"], 30, { min: 0.001 }) * 1000,
     ),
     routeDns: !(values["no-route-dns"] ?? false),
+    tcpWrappers: values["tcp-wrappers"] || values["hosts-allow"] !== undefined || values["hosts-deny"] !== undefined
+      ? { allow: values["hosts-allow"] ?? HOSTS_ALLOW, deny: values["hosts-deny"] ?? HOSTS_DENY }
+      : null,
+    rulesFile: values.rules ?? null,
+    allowInternal: values["allow-internal"] ?? false,
     showVersion: (values.version ?? false) || (values["version-upper"] ?? false),
     showHelp: (values.help ?? false) || (values["help-question"] ?? false),
   };

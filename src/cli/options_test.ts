@@ -13,12 +13,46 @@ describe("parseCliOptions()", () => {
     assert.equal(options.foreground, false);
     assert.equal(options.handshakeTimeoutMs, 30_000);
     assert.equal(options.io, "native");
+    assert.deepEqual(options.syslogAddress, { kind: "unix", path: "/dev/log" });
   });
+
+  const syslogAddresses: Array<[string, unknown]> = [
+    ["/run/systemd/journal/dev-log", { kind: "unix", path: "/run/systemd/journal/dev-log" }],
+    ["127.0.0.1:5140", { kind: "udp", host: "127.0.0.1", port: 5140 }],
+    ["logs.example", { kind: "udp", host: "logs.example", port: 514 }],
+    [":5140", { kind: "udp", host: "127.0.0.1", port: 5140 }],
+    ["[::1]", { kind: "udp", host: "::1", port: 514 }],
+    ["[::1]:5140", { kind: "udp", host: "::1", port: 5140 }],
+    ["::1", { kind: "udp", host: "::1", port: 514 }],
+  ];
+  for (const [text, expected] of syslogAddresses) {
+    test(`--syslog-address ${text}`, () => {
+      assert.deepEqual(parseCliOptions(["--syslog-address", text]).syslogAddress, expected);
+    });
+  }
 
   test("reads every srelay option", () => {
     const options = parseCliOptions([
-      "-c", "/tmp/s.conf", "-i", "127.0.0.1:0", "-i", "[::1]:9", "-m", "50", "-o", "1.5",
-      "-p", "/tmp/pid", "-u", "/tmp/pw", "-f", "-r", "-s", "-t", "-b", "-g",
+      "-c",
+      "/tmp/s.conf",
+      "-i",
+      "127.0.0.1:0",
+      "-i",
+      "[::1]:9",
+      "-m",
+      "50",
+      "-o",
+      "1.5",
+      "-p",
+      "/tmp/pid",
+      "-u",
+      "/tmp/pw",
+      "-f",
+      "-r",
+      "-s",
+      "-t",
+      "-b",
+      "-g",
     ]);
     assert.deepEqual(options.listen, [{ host: "127.0.0.1", port: 0 }, { host: "::1", port: 9 }]);
     assert.deepEqual(options.config, { path: "/tmp/s.conf", explicit: true });
@@ -40,6 +74,8 @@ describe("parseCliOptions()", () => {
   test("-a takes n, p or both", () => {
     assert.deepEqual(parseCliOptions(["-a", "p"]).authMethods, ["password"]);
     assert.deepEqual(parseCliOptions(["-a", "np"]).authMethods, ["none", "password"]);
+    assert.deepEqual(parseCliOptions(["-a", "pn"]).authMethods, ["password", "none"]);
+    assert.equal(parseCliOptions(["-a", "p", "-U", "/etc/srelay.users"]).usersFile, "/etc/srelay.users");
   });
 
   test("long options", () => {
@@ -61,12 +97,17 @@ describe("parseCliOptions()", () => {
     [["-o", "ten"], /Invalid value for -o: 'ten' is not a number/],
     [["-o", "-1"], /-o/],
     [["-m", "1.5"], /Invalid value for -m: '1.5' is not a whole number/],
-    [["-a", "x"], /Invalid value for -a: 'x' \(expected n or p\)/],
+    [["-a", "x"], /Invalid value for -a: -a takes n and p in order of preference \(n, p, np, pn\), not 'x'/],
+    [["-a", "nn"], /Invalid value for -a: -a names n twice/],
     [["-i", "1.2.3.4:99999"], /Cannot parse -i '1\.2\.3\.4:99999'/],
     [["--log-format", "xml"], /Invalid value for --log-format: 'xml' \(expected text, json\)/],
     [["--workers", "0"], /Invalid value for --workers: 0 is below 1/],
     [["extra"], /positional|Unexpected argument/i],
     [["-g", "-x", "127.0.0.1"], /give only one/],
+    [["--syslog-address", "dev/log"], /Invalid value for --syslog-address: 'dev\/log' .*absolute/],
+    [["--syslog-address", "[::1]:0"], /port '0'/],
+    [["--syslog-address", "host:99999"], /port '99999'/],
+    [["--syslog-address", "[1.2.3.4]"], /not an IPv6 address/],
   ];
   for (const [argv, message] of mistakes) {
     test(`rejects ${argv.join(" ")}`, () => {

@@ -11,13 +11,34 @@ import { type ChildProcess, spawn } from "node:child_process";
 /** Line a child prints on stdout once it serves. */
 export const READY_LINE = "srelay: ready";
 
+/**
+ * Prefix of the line a worker prints before `READY_LINE` with the addresses
+ * it bound, as a JSON array of `{host, port}`: data for the supervisor,
+ * never shown to the user.
+ */
+export const BOUND_PREFIX = "srelay-bound: ";
+
+/** An address a child reported it bound. */
+export interface BoundAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** The line that reports `addresses` to the supervisor. */
+export function boundLine(addresses: readonly BoundAddress[]): string {
+  return BOUND_PREFIX + JSON.stringify(addresses.map(({ host, port }) => ({ host, port })));
+}
+
 /** How long to wait for a child to report. */
 const START_TIMEOUT_MS = 30_000;
 
 /** A child that reported ready, with what it printed before. */
 export interface ReadyChild {
   readonly child: ChildProcess;
+  /** What it printed for the user. */
   readonly lines: readonly string[];
+  /** The addresses it reported with `boundLine` (empty when it reported none). */
+  readonly bound: readonly BoundAddress[];
 }
 
 /** Options for `spawnUntilReady`. */
@@ -66,7 +87,13 @@ export function spawnUntilReady(
       settled = true;
       clearTimeout(timer);
       child.stdout?.destroy();
-      resolve({ child, lines: output.slice(0, ready).split("\n").filter((line) => line !== "") });
+      const printed = output.slice(0, ready).split("\n").filter((line) => line !== "");
+      const boundText = printed.find((line) => line.startsWith(BOUND_PREFIX));
+      resolve({
+        child,
+        lines: printed.filter((line) => !line.startsWith(BOUND_PREFIX)),
+        bound: boundText === undefined ? [] : JSON.parse(boundText.slice(BOUND_PREFIX.length)),
+      });
     });
     child.on("error", (error) => fail(new Error(`cannot start: ${error.message}`)));
     child.on("exit", () => fail(new Error(output.trimEnd())));

@@ -1,7 +1,8 @@
 /**
  * `--workers N`: N server processes sharing the listening ports through
  * SO_REUSEPORT, so the kernel spreads connections over all cores. The
- * supervisor starts worker 1, reads the addresses it bound (port 0 resolved),
+ * supervisor starts worker 1, takes the addresses it reports it bound (port 0
+ * resolved; `boundLine`, not the text of its start-up lines),
  * starts the others on exactly those addresses, forwards SIGHUP, SIGTERM and
  * SIGINT, and restarts a worker that dies unexpectedly.
  *
@@ -9,24 +10,8 @@
  */
 import type { ChildProcess } from "node:child_process";
 import type { Logger } from "@logtape/logtape";
+import { WORKER_ENV, WORKER_LISTEN_ENV } from "./process_role.ts";
 import { spawnUntilReady } from "./ready_child.ts";
-
-/** Environment variable holding a worker's number (1..N); absent outside workers. */
-export const WORKER_ENV = "SRELAY_WORKER";
-
-/** Environment variable with the addresses workers 2..N bind, space-separated `-i` forms. */
-export const WORKER_LISTEN_ENV = "SRELAY_WORKER_LISTEN";
-
-/** The worker number of this process, or 0 when it is not a worker. */
-export function workerNumber(): number {
-  return Number(process.env[WORKER_ENV] ?? "0");
-}
-
-/** The addresses a worker must bind instead of its `-i` options, if the supervisor set them. */
-export function workerListenAddresses(): string[] | null {
-  const value = process.env[WORKER_LISTEN_ENV];
-  return value === undefined || value === "" ? null : value.split(" ");
-}
 
 /** A running group of workers. */
 export interface WorkerGroup {
@@ -98,7 +83,7 @@ export async function superviseWorkers(
   try {
     first = await start(1, null);
     watch(1, first.child);
-    listen = first.lines.map((line) => line.match(/listening on (\S+)/)?.[1]).filter(Boolean).join(" ");
+    listen = JSON.stringify(first.bound);
     for (let number = 2; number <= count && !stopping; number++) watch(number, (await start(number, listen)).child);
   } catch (error) {
     stopping = true;
@@ -107,7 +92,7 @@ export async function superviseWorkers(
   }
   logger.info("{count} workers share {listen}: PIDs {pids}", {
     count,
-    listen,
+    listen: first.bound.map(({ host, port }) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`)).join(" "),
     pids: [...workers.values()].map((child) => child.pid).join(", "),
   });
   return { lines: first.lines, stopped };

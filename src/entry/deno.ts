@@ -9,6 +9,9 @@ import { run } from "../main.ts";
 import { DENO_PERMISSIONS } from "./deno_permissions.ts";
 import { denoRuntime } from "../runtime/deno.ts";
 import { nodeRuntime } from "../runtime/node.ts";
+import { openUdpSyslog } from "../runtime/syslog_udp.ts";
+import { openDenoUnixSyslog } from "../runtime/syslog_unix_deno.ts";
+import { loadDenoCrypt } from "../runtime/crypt_deno.ts";
 
 const compiled = !/^deno(\.exe)?$/.test(basename(Deno.execPath()));
 const selfCommand = compiled ? [Deno.execPath()] : [
@@ -26,6 +29,8 @@ const code = await run(
     loadNativeRuntime: () => Promise.resolve(denoRuntime),
     loadNodeRuntime: () => Promise.resolve(nodeRuntime),
     selfCommand,
+    syslog: { unix: openDenoUnixSyslog, udp: openUdpSyslog },
+    loadCrypt: loadDenoCrypt,
   },
   Deno.args,
 );

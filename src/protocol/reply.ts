@@ -1,9 +1,11 @@
 /**
  * Reply codes of SOCKS5 (RFC 1928 §6) and SOCKS4 (CD field), and the
- * protocol-neutral outcome names the server uses between them.
+ * protocol-neutral outcome names the server uses between them, and the one
+ * table that turns a network error into such an outcome.
  *
  * @module
  */
+import type { NetError, NetErrorCode } from "../runtime/types.ts";
 
 /** SOCKS5 REP values. */
 export const SOCKS5_REPLY = {
@@ -65,4 +67,24 @@ export function failureForSocks5Code(code: number): FailureReason {
     if (value === code) return reason as FailureReason;
   }
   return "general_failure";
+}
+
+const REASON_FOR_NET_ERROR: Record<NetErrorCode, FailureReason> = {
+  refused: "connection_refused",
+  host_unreachable: "host_unreachable",
+  net_unreachable: "network_unreachable",
+  timeout: "ttl_expired",
+  reset: "general_failure",
+  not_found: "host_unreachable",
+  address_in_use: "general_failure",
+  address_not_available: "network_unreachable",
+  permission_denied: "not_allowed",
+  aborted: "general_failure",
+  closed: "general_failure",
+  other: "general_failure",
+};
+
+/** The failure a network error stands for (refused → `connection_refused`, timeout → `ttl_expired`...). */
+export function failureForNetError(error: NetError): FailureReason {
+  return REASON_FOR_NET_ERROR[error.code];
 }

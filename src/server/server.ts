@@ -1,28 +1,28 @@
 /**
- * The SOCKS server: listeners, the session limit, session bookkeeping and
- * graceful shutdown. Protocol work happens in `session.ts`.
+ * The SOCKS server: listeners, the session limit, accept failures, session
+ * bookkeeping and graceful shutdown. Each session runs the stages of
+ * `session.ts` with the policy snapshot current when it was accepted.
  *
  * @module
  */
-import type { Logger } from "@logtape/logtape";
-import type { Connection, Listener, NetAddress, NetRuntime } from "../runtime/types.ts";
-import type { Router } from "./router.ts";
-import { formatAddress, type SessionContext, type SessionSettings } from "./session_context.ts";
+import type { Policy } from "../policy/policy.ts";
+import { type Connection, type Listener, type NetAddress, NetError, type NetRuntime } from "../runtime/types.ts";
 import { serveSession } from "./session.ts";
+import { formatAddress, type ServerScope } from "./session_context.ts";
 
 /** What the server is built from. */
 export interface ServerOptions {
   readonly runtime: NetRuntime;
-  readonly settings: SessionSettings;
-  /** Current router; read for every new session so a reload takes effect at once. */
-  readonly router: () => Router;
-  readonly logger: Logger;
+  readonly scope: ServerScope;
+  /** The policy in force; read once for every new session, so a reload takes effect at once. */
+  readonly policy: () => Policy;
   /** 0 = unlimited. */
   readonly maxSessions: number;
-  /** Turns a client address into its log label (`-r` resolves names). */
-  readonly labelClient: (address: NetAddress) => Promise<string>;
   readonly reusePort?: boolean;
 }
+
+/** Least time between two log lines about the same kind of trouble. */
+const LOG_INTERVAL_MS = 1000;
 
 /** A running SOCKS server. */
 export class SocksServer {
@@ -33,6 +33,11 @@ export class SocksServer {
   #nextId = 1;
   #rejected = 0;
   #lastRejectLog = 0;
+  #acceptErrors = 0;
+  #lastAcceptErrorLog = 0;
+  #lastAcceptError: NetError | undefined;
+  #acceptReportTimer: ReturnType<typeof setTimeout> | undefined;
+  #draining = false;
 
   constructor(options: ServerOptions) {
     this.#options = options;
@@ -41,6 +46,11 @@ export class SocksServer {
   /** Number of sessions in progress. */
   get activeSessions(): number {
     return this.#sessions.size;
+  }
+
+  /** True once `shutdown` was called: no new sessions are accepted. */
+  get draining(): boolean {
+    return this.#draining;
   }
 
   /** Addresses the server listens on. */
@@ -55,7 +65,12 @@ export class SocksServer {
       port,
       ...(this.#options.reusePort ? { reusePort: true } : {}),
       onConnection: (connection) => this.#accept(connection),
+      onAcceptError: (error) => this.#acceptFailed(error),
     });
+    if (this.#draining) {
+      listener.close();
+      throw new NetError("aborted", "Cannot listen: the server is shutting down");
+    }
     this.#listeners.push(listener);
     return listener.address;
   }
@@ -65,6 +80,10 @@ export class SocksServer {
    * then closes whatever is left. Resolves when every session is gone.
    */
   async shutdown(graceMs: number): Promise<void> {
+    this.#draining = true;
+    clearTimeout(this.#acceptReportTimer);
+    this.#acceptReportTimer = undefined;
+    this.#reportAcceptErrors();
     for (const listener of this.#listeners) listener.close();
     this.#listeners = [];
     if (this.#sessions.size === 0) return;
@@ -84,20 +103,20 @@ export class SocksServer {
     await Promise.race([allDone, expired]);
     clearTimeout(timer);
     if (this.#sessions.size > 0) {
-      this.#options.logger.warn("Grace period over: closing {count} sessions", { count: this.#sessions.size });
+      this.#options.scope.logger.warn("Grace period over: closing {count} sessions", { count: this.#sessions.size });
       for (const controller of this.#sessions.values()) controller.abort();
       await allDone;
     }
   }
 
   #accept(client: Connection): void {
-    const { maxSessions, logger } = this.#options;
+    const { maxSessions, scope } = this.#options;
     if (maxSessions > 0 && this.#sessions.size >= maxSessions) {
       client.close();
       this.#rejected++;
       const now = Date.now();
-      if (now - this.#lastRejectLog >= 1000) {
-        logger.warn("{client} closed: {active} sessions already running (-m {max}); {rejected} rejected so far", {
+      if (now - this.#lastRejectLog >= LOG_INTERVAL_MS) {
+        scope.logger.warn("{client} closed: {active} sessions already running (-m {max}); {rejected} rejected so far", {
           client: formatAddress(client.remote),
           active: this.#sessions.size,
           max: maxSessions,
@@ -110,17 +129,45 @@ export class SocksServer {
     }
     const controller = new AbortController();
     this.#sessions.set(client, controller);
-    const context: SessionContext = {
+    serveSession(client, {
       id: this.#nextId++,
-      settings: this.#options.settings,
-      router: this.#options.router(),
-      logger,
+      scope,
+      policy: this.#options.policy(),
       shutdown: controller.signal,
-      clientLabel: this.#options.labelClient(client.remote),
-    };
-    serveSession(client, context).finally(() => {
+    }).finally(() => {
       this.#sessions.delete(client);
       for (const check of this.#finished) check();
     });
+  }
+
+  /**
+   * Logs accept failures at most once per interval, with how many there
+   * were; failures held back are reported when the interval ends.
+   */
+  #acceptFailed(error: NetError): void {
+    this.#acceptErrors++;
+    this.#lastAcceptError = error;
+    const wait = this.#lastAcceptErrorLog + LOG_INTERVAL_MS - Date.now();
+    if (wait <= 0) {
+      clearTimeout(this.#acceptReportTimer);
+      this.#acceptReportTimer = undefined;
+      this.#reportAcceptErrors();
+      return;
+    }
+    if (this.#acceptReportTimer !== undefined) return;
+    this.#acceptReportTimer = setTimeout(() => {
+      this.#acceptReportTimer = undefined;
+      this.#reportAcceptErrors();
+    }, wait);
+  }
+
+  #reportAcceptErrors(): void {
+    if (this.#acceptErrors === 0 || this.#lastAcceptError === undefined) return;
+    this.#lastAcceptErrorLog = Date.now();
+    this.#options.scope.logger.error(
+      "Cannot accept connections: {error} ({count} failures since the last report); retrying",
+      { error: this.#lastAcceptError.message, count: this.#acceptErrors, outcome: "accept_failed" },
+    );
+    this.#acceptErrors = 0;
   }
 }

@@ -1,55 +1,131 @@
 /**
- * One client connection from accept to close: read the version byte,
- * hand over to the SOCKS4 or SOCKS5 side, and turn anything that goes wrong
- * during the handshake into the right reply (or a clean close) and one log line.
+ * One client connection from accept to close, as a pipeline of stages:
+ *
+ * 1. admit (`admit.ts`): the client's address, before any SOCKS byte
+ * 2. negotiate (`negotiate.ts`): SOCKS5 method and sub-negotiation, or the
+ *    SOCKS4 USERID, giving an identity
+ * 3. request (`request.ts`)
+ * 4. authorize (`authorize.ts`): identity, command and target
+ * 5. command (`commands.ts`): CONNECT (`connect.ts`), BIND, UDP ASSOCIATE
+ * 6. relay (`../io/relay.ts`, run by the command handler)
+ * 7. account (`account.ts`): the session record, its log lines, recorders
+ *
+ * Stages are plain calls; each returns a value or throws a `Refusal` (sent
+ * and logged here), a `ProtocolError` or a `NetError` (logged here as a
+ * failed handshake). The policy snapshot is read once, when the session starts.
  *
  * @module
  */
-import { Inbox } from "../io/inbox.ts";
-import { sendAndClose } from "../io/send_and_close.ts";
+import type { Policy } from "../policy/policy.ts";
 import { type Decoded, needBytes, ProtocolError } from "../protocol/decoded.ts";
+import { formatTarget } from "../protocol/target.ts";
 import { type Connection, NetError } from "../runtime/types.ts";
-import type { SessionContext } from "./session_context.ts";
 import { hexByte } from "../util/hex.ts";
-import { serveSocks4 } from "./socks4_session.ts";
-import { serveSocks5 } from "./socks5_session.ts";
+import { SessionAccount } from "./account.ts";
+import { admitClient, type ClientInfo } from "./admit.ts";
+import type { Authorization } from "./authorize.ts";
+import { COMMANDS } from "./commands.ts";
+import { Handshake } from "./handshake.ts";
+import { type Identity, negotiateSocks4, negotiateSocks5 } from "./negotiate.ts";
+import { Refusal } from "./refusal.ts";
+import { failureReasonFor } from "./reply_codes.ts";
+import { COMMAND_TAG, readSocks4Request, readSocks5Request, type SessionRequest } from "./request.ts";
+import type { SessionContext } from "./session_context.ts";
 
 function peekVersion(bytes: Uint8Array): Decoded<number> {
   const first = bytes[0];
   return first === undefined ? needBytes(1) : { ok: true, value: first, size: 0 };
 }
 
-/** Serves one accepted client connection. Resolves when both sockets are closed; never throws. */
-export async function serveSession(client: Connection, context: SessionContext): Promise<void> {
-  const inbox = new Inbox(client);
-  const handshake = new AbortController();
-  const seconds = context.settings.handshakeTimeoutMs / 1000;
-  const timer = setTimeout(
-    () => handshake.abort(new NetError("timeout", `Handshake not completed within ${seconds} s`)),
-    context.settings.handshakeTimeoutMs,
+/** Stage 4: the policy's authorizer; a refusal (or a failed lookup) becomes a `Refusal` with its reply. */
+async function authorize(
+  policy: Policy,
+  client: ClientInfo,
+  identity: Identity,
+  request: SessionRequest,
+): Promise<Authorization & { readonly allowed: true }> {
+  const tag = `${request.version}-${COMMAND_TAG[request.command]}`;
+  let authorization: Authorization;
+  try {
+    authorization = await policy.authorizer.authorize({ client, identity, request });
+  } catch (error) {
+    const reason = failureReasonFor(error);
+    throw new Refusal(
+      tag,
+      "failed",
+      `${formatTarget(request.target)}: cannot check the rules: ${reason}: ${(error as Error).message}`,
+      request.responder.fail(reason),
+    );
+  }
+  if (authorization.allowed) return authorization;
+  throw new Refusal(
+    tag,
+    "not_allowed",
+    `${formatTarget(request.target)}: not allowed by ${authorization.reason}`,
+    request.responder.fail("not_allowed"),
   );
-  const onShutdown = () => handshake.abort(new NetError("aborted", "Server is shutting down"));
-  context.shutdown.addEventListener("abort", onShutdown, { once: true });
+}
+
+/** Serves one accepted client connection. Resolves when it is closed; never throws. */
+export async function serveSession(connection: Connection, context: SessionContext): Promise<void> {
+  const { scope, policy } = context;
+  const handshake = new Handshake(connection, scope.settings.handshakeTimeoutMs, context.shutdown);
+  const account = new SessionAccount(scope.logger, scope.recorders, context.id, connection.remote);
   let version = 0;
   try {
-    version = await inbox.read(peekVersion, handshake.signal);
-    if (version === 5) return await serveSocks5(client, inbox, context, handshake.signal);
-    if (version === 4) return await serveSocks4(client, inbox, context, handshake.signal);
-    throw new ProtocolError(`Cannot serve client: first byte ${hexByte(version)} is not SOCKS4 or SOCKS5`);
-  } catch (error) {
-    await sendAndClose(client);
-    const label = await context.clientLabel;
-    const reason = error instanceof Error ? error.message : String(error);
-    const quiet = error instanceof NetError && error.code === "closed" && inbox.buffered === 0 && version === 0;
-    context.logger[quiet ? "info" : "warn"]("{client} handshake failed: {reason}", {
-      session: context.id,
-      client: label,
-      reason,
-      outcome: "handshake_failed",
+    // 1. admit
+    const peer: ClientInfo = { address: connection.remote, local: connection.local };
+    const admission = scope.admitters.length === 0 && policy.admitters.length === 0
+      ? { admitted: true as const, client: peer }
+      : await admitClient(scope.admitters, policy.admitters, peer, handshake);
+    const client: ClientInfo = admission.client;
+    account.setClient(client.address, scope.labelClient(client.address));
+    if (!admission.admitted) {
+      account.denied(admission.outcome, admission.reason);
+      return;
+    }
+    version = await handshake.read(peekVersion);
+    if (version !== 5 && version !== 4) {
+      throw new ProtocolError(`Cannot serve client: first byte ${hexByte(version)} is not SOCKS4 or SOCKS5`);
+    }
+    // 2. negotiate (SOCKS5) and 3. request; SOCKS4 carries its identity in the request
+    let identity: Identity | undefined;
+    let request: SessionRequest;
+    if (version === 5) {
+      identity = await negotiateSocks5(handshake, client, policy.negotiation);
+      request = await readSocks5Request(handshake);
+      account.setRequest(request, identity.user);
+    } else {
+      request = await readSocks4Request(handshake);
+      account.setRequest(request, request.userId);
+      identity = negotiateSocks4(request, policy.negotiation);
+    }
+    // 4. authorize
+    const authorization = await authorize(policy, client, identity, request);
+    // 5. command (it relays, 6, and accounts, 7)
+    await COMMANDS[request.command]({
+      connection,
+      handshake,
+      client,
+      identity,
+      request,
+      authorization,
+      context,
+      account,
     });
+  } catch (error) {
+    if (error instanceof Refusal) {
+      handshake.finish();
+      account.refused(error.tag, error.outcome, error.message);
+      await handshake.refuse(error.reply);
+      return;
+    }
+    const quiet = error instanceof NetError && error.code === "closed" && handshake.inbox.buffered === 0 &&
+      version === 0;
+    account.handshakeFailed(error, quiet);
+    await handshake.refuse();
   } finally {
-    clearTimeout(timer);
-    context.shutdown.removeEventListener("abort", onShutdown);
-    client.close();
+    handshake.finish();
+    connection.close();
   }
 }

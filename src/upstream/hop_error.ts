@@ -10,9 +10,9 @@
  * @module
  */
 import { ProtocolError } from "../protocol/decoded.ts";
-import type { FailureReason } from "../protocol/reply.ts";
+import { failureForNetError, type FailureReason } from "../protocol/reply.ts";
 import { formatTarget, type Target } from "../protocol/target.ts";
-import { NetError, type NetErrorCode } from "../runtime/types.ts";
+import { NetError } from "../runtime/types.ts";
 
 /** A failure at or behind a next hop. */
 export class HopError extends Error {
@@ -57,26 +57,6 @@ export function hopRequestError(
 /** Formats a hop for messages: `Next hop fw:8080 (http)`. */
 export function describeHop(hop: HopLabel): string {
   return `Next hop ${hop.name} (${hop.protocol})`;
-}
-
-const REASON_FOR_NET_ERROR: Record<NetErrorCode, FailureReason> = {
-  refused: "connection_refused",
-  host_unreachable: "host_unreachable",
-  net_unreachable: "network_unreachable",
-  timeout: "ttl_expired",
-  reset: "general_failure",
-  not_found: "host_unreachable",
-  address_in_use: "general_failure",
-  address_not_available: "network_unreachable",
-  permission_denied: "not_allowed",
-  aborted: "general_failure",
-  closed: "general_failure",
-  other: "general_failure",
-};
-
-/** The failure a network error stands for (refused → `connection_refused`, timeout → `ttl_expired`...). */
-export function failureForNetError(error: NetError): FailureReason {
-  return REASON_FOR_NET_ERROR[error.code];
 }
 
 /**

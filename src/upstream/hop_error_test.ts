@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ProtocolError } from "../protocol/decoded.ts";
 import { NetError, type NetErrorCode } from "../runtime/types.ts";
-import { failureForNetError, HopError, hopDialError, hopHandshakeError } from "./hop_error.ts";
+import { failureForNetError } from "../protocol/reply.ts";
+import { HopError, hopDialError, hopHandshakeError } from "./hop_error.ts";
 
 const hop = { name: "fw:1080", protocol: "socks5" };
 

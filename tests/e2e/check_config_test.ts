@@ -107,6 +107,10 @@ function assertBrokenErrors(text: string): void {
   }
 }
 
+/** What --check-config says about the safe default of an exposed listener without authentication. */
+const INTERNAL_DEFAULT_LINE =
+  "# default for an exposed listener without authentication: destinations on this host (loopback, its own and link-local addresses) are blocked unless a rule passes them by address; --allow-internal lifts it";
+
 for (const { mode, skip } of serverModes()) {
   describe(`srelay (${mode}) --check-config and srelay.conf at start-up`, () => {
     test(
@@ -117,7 +121,8 @@ for (const { mode, skip } of serverModes()) {
         assert.equal(result.code, 0, result.stderr);
         const lines = result.stdout.trimEnd().split("\n");
         assert.equal(lines[0], `# ${goodPath}: 6 rules, first match wins; hops in travel order`);
-        assert.deepEqual(lines.slice(1).map(collapse), GOOD_TABLE);
+        assert.deepEqual(lines.slice(1, -1).map(collapse), GOOD_TABLE);
+        assert.equal(lines.at(-1), INTERNAL_DEFAULT_LINE, "the default -i :1080 is exposed and needs no auth");
         assert.match(
           result.stderr,
           new RegExp(
@@ -183,7 +188,7 @@ for (const { mode, skip } of serverModes()) {
       assert.equal(check.code, 0, check.stderr);
       assert.equal(
         check.stdout,
-        `# ${DEFAULT_CONFIG} does not exist: every destination is direct\n(no match) direct\n`,
+        `# ${DEFAULT_CONFIG} does not exist: every destination is direct\n(no match) direct\n${INTERNAL_DEFAULT_LINE}\n`,
       );
       const server = await startServer(mode, ["-i", "127.0.0.1:0", "--grace", "1"]);
       try {

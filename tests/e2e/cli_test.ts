@@ -58,7 +58,7 @@ for (const { mode, skip } of serverModes()) {
     test("-h prints every option and exits 0", { skip }, async () => {
       const result = await run(["-h"]);
       assert.equal(result.code, 0);
-      for (const option of ["-c FILE", "-i ADDR", "-m NUM", "-o MINUTES", "-p FILE", "-u FILE", "-a n|p", "-f", "-r", "-s", "-t", "-b", "-g", "-v, -V", "-h, -?", "--workers", "--check-config", "--log-format", "SIGHUP"]) {
+      for (const option of ["-c FILE", "-i ADDR", "-m NUM", "-o MINUTES", "-p FILE", "-u FILE", "-a ORDER", "-U FILE", "-w", "--rules FILE", "-f", "-r", "-s", "-t", "-b", "-g", "-v, -V", "-h, -?", "--workers", "--check-config", "--log-format", "SIGHUP"]) {
         assert.ok(result.stdout.includes(option), `help mentions ${option}`);
       }
     });
@@ -250,9 +250,12 @@ for (const { mode, skip } of serverModes()) {
         client.send([...socks5ConnectBytes("127.0.0.1", echo.port), 0x41]);
         await client.read(13);
         client.close();
-        const seen = await waitUntil(() => messages.some((m) => / srelay .*5-CON 127\.0\.0\.1:\d+ direct bound=/.test(m)), 5000);
+        const seen = await waitUntil(() => messages.some((m) => / srelay\[\d+\]: .*5-CON 127\.0\.0\.1:\d+ direct bound=/.test(m)), 5000);
         assert.equal(seen, true, `syslog datagrams: ${messages.join("\n")}`);
-        assert.ok(messages.some((m) => /^<30>1 /.test(m)), "RFC 5424, facility daemon, severity info");
+        assert.ok(
+          messages.some((m) => /^<30>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ srelay\[\d+\]: /.test(m)),
+          "syslog(3) style (RFC 3164) with the host name, facility daemon, severity info",
+        );
         assert.doesNotMatch(server.output(), /5-CON/, "nothing on stderr");
       } finally {
         await server.stop();

@@ -3,7 +3,11 @@
  * written to one side arrive at the other on a later microtask, in the same
  * chunks; `closeWrite` arrives as `onEnd`; `close` closes both sides.
  * Events that arrive before handlers are installed, or while paused, are
- * queued and delivered in order.
+ * queued and delivered in order; nothing is delivered after `onClose`.
+ * As with the runtime adapters, a side closes by itself (`onClose`) once
+ * both directions are finished: its FIN was sent and the peer's delivered.
+ * `reset(error)` closes both sides abruptly, the peer seeing `error` (an
+ * RST); `paused` tells whether the side's reader paused it.
  *
  * @module
  */
@@ -26,6 +30,10 @@ class MemoryConnection implements Connection {
   #closed = false;
   #wroteEnd = false;
   #flushing = false;
+  /** `onClose` was delivered: every later event is dropped. */
+  #gone = false;
+  /** The peer's FIN was delivered to `onEnd`. */
+  #readEnded = false;
 
   constructor(local: NetAddress, remote: NetAddress) {
     this.local = local;
@@ -34,6 +42,11 @@ class MemoryConnection implements Connection {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** True while `pause()` holds back `onData`. */
+  get paused(): boolean {
+    return this.#paused;
   }
 
   setHandlers(handlers: ConnectionHandlers): void {
@@ -62,6 +75,7 @@ class MemoryConnection implements Connection {
     if (this.#closed || this.#wroteEnd) return;
     this.#wroteEnd = true;
     this.peer?.deliver({ kind: "end" });
+    if (this.#readEnded) this.deliver({ kind: "close" });
   }
 
   close(): void {
@@ -76,9 +90,20 @@ class MemoryConnection implements Connection {
     this.deliver({ kind: "close" });
   }
 
-  /** Queues an event from the peer (or from `close`). */
-  deliver(event: Event): void {
-    if (this.#queue.some((queued) => queued.kind === "close")) return;
+  /** Closes both sides at once, without FIN: the peer's `onClose` gets `error`. */
+  reset(error: NetError): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#wroteEnd = true;
+    this.peer?.deliver({ kind: "close", error }, true);
+    this.#queue = [];
+    this.deliver({ kind: "close" });
+  }
+
+  /** Queues an event from the peer (or from `close`); `urgent` drops what is still queued. */
+  deliver(event: Event, urgent = false): void {
+    if (this.#gone || this.#queue.some((queued) => queued.kind === "close")) return;
+    if (urgent) this.#queue = [];
     this.#queue.push(event);
     this.#schedule();
   }
@@ -100,9 +125,13 @@ class MemoryConnection implements Connection {
       if (event.kind === "data" && this.#paused) return;
       this.#queue.shift();
       if (event.kind === "data") handlers.onData(event.chunk);
-      else if (event.kind === "end") handlers.onEnd();
-      else {
+      else if (event.kind === "end") {
+        this.#readEnded = true;
+        handlers.onEnd();
+        if (this.#wroteEnd) this.deliver({ kind: "close" });
+      } else {
         this.#closed = true;
+        this.#gone = true;
         this.#queue = [];
         handlers.onClose(event.error);
         return;
@@ -112,7 +141,11 @@ class MemoryConnection implements Connection {
 }
 
 /** One end of a memory pair, with the chunks it wrote. */
-export type MemoryConnectionEnd = Connection & { readonly written: Uint8Array[] };
+export type MemoryConnectionEnd = Connection & {
+  readonly written: Uint8Array[];
+  readonly paused: boolean;
+  reset(error: NetError): void;
+};
 
 /** Creates two connected in-memory connections: `[client, server]`. */
 export function createConnectionPair(

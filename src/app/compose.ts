@@ -1,0 +1,101 @@
+/**
+ * Step 4 of `run()`: build the server from its parts: the socket runtime,
+ * the resolver, the direct dialer, the first policy snapshot and the
+ * session scope.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import type { AuthBackend } from "../auth/auth_setup.ts";
+import { type HostsAccess, verifiedClientName } from "../acl/hosts_access.ts";
+import { blocksInternal } from "./policy_files.ts";
+import type { CliOptions } from "../cli/options.ts";
+import type { ProcessRole } from "../cli/process_role.ts";
+import { buildPolicy, type PolicyDeps, type PolicyFilesRead } from "../policy/load.ts";
+import type { Policy } from "../policy/policy.ts";
+import { createResolver, type Resolver } from "../runtime/resolver.ts";
+import { createReverseLookup } from "../runtime/reverse_lookup.ts";
+import type { NetAddress, NetRuntime } from "../runtime/types.ts";
+import { SocksServer } from "../server/server.ts";
+import { formatAddress } from "../server/session_context.ts";
+import { createDirectDialer } from "../upstream/direct_dialer.ts";
+
+/** The composed server and what reloads and listening need. */
+export interface Composition {
+  readonly server: SocksServer;
+  readonly resolver: Resolver;
+  /** The policy in force. */
+  policy(): Policy;
+  /** The tcp_wrappers tables of the policy in force (`-w`), for their warnings. */
+  hostsAccess(): HostsAccess | null;
+  /** Builds a snapshot from freshly read files and puts it in force. */
+  swapPolicy(files: PolicyFilesRead): void;
+  /** True when destinations on the proxy host itself are blocked by default. */
+  readonly blockInternal: boolean;
+}
+
+/** Log labels for clients: `host:port`, or `name[host]:port` with `-r` (looked up off the data path). */
+function clientLabeller(options: CliOptions): (address: NetAddress) => string | Promise<string> {
+  if (!options.reverseLookup) return formatAddress;
+  const lookup = createReverseLookup();
+  return async (address) => {
+    const name = await lookup(address.host);
+    return name === null ? formatAddress(address) : `${name}[${address.host}]:${address.port}`;
+  };
+}
+
+/** Composes the server for `options` over `runtime` (and node:net for source-bound dials). */
+export function compose(
+  options: CliOptions,
+  role: ProcessRole,
+  runtimes: { readonly main: NetRuntime; readonly node: NetRuntime },
+  files: PolicyFilesRead,
+  auth: AuthBackend,
+): Composition {
+  const resolver = createResolver();
+  const blockInternal = blocksInternal(options, role.assignedListen ?? options.listen);
+  const deps: PolicyDeps = {
+    direct: createDirectDialer({
+      runtime: runtimes.main,
+      sourceRuntime: runtimes.node,
+      resolver,
+      connectTimeoutMs: options.connectTimeoutMs,
+    }),
+    routeResolver: options.routeDns ? resolver : null,
+    resolver,
+    handshakeTimeoutMs: options.handshakeTimeoutMs,
+    auth,
+    blockInternal,
+    ...(options.reverseLookup ? { clientName: verifiedClientName(createReverseLookup(), (name) => resolver.resolve(name)) } : {}),
+  };
+  let built = buildPolicy(files, deps);
+  const server = new SocksServer({
+    runtime: runtimes.main,
+    scope: {
+      settings: {
+        handshakeTimeoutMs: options.handshakeTimeoutMs,
+        idleTimeoutMs: options.idleTimeoutMs,
+        finWaitMs: options.finWaitMs,
+        sameInterface: options.sameInterface,
+        sourceAddress: options.sourceAddress,
+      },
+      logger: getLogger(["srelay", "session"]),
+      admitters: [],
+      recorders: [],
+      labelClient: clientLabeller(options),
+    },
+    policy: () => built.policy,
+    maxSessions: options.maxSessions,
+    reusePort: role.worker > 0,
+  });
+  return {
+    server,
+    resolver,
+    policy: () => built.policy,
+    hostsAccess: () => built.hostsAccess,
+    swapPolicy(next) {
+      built = buildPolicy(next, deps);
+    },
+    blockInternal,
+  };
+}

@@ -1,0 +1,253 @@
+/**
+ * Stage 7, account: one record per session, filled in as the stages go, that
+ * feeds the session's log lines and, at its end, every `SessionRecorder`
+ * (metrics plug in there).
+ *
+ * Logging never sits on the data path: with `-r` the client's label (its
+ * reverse-resolved name) may still be pending; lines wait for it in order
+ * while the session goes on routing, dialling and relaying.
+ *
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import type { FailureReason } from "../protocol/reply.ts";
+import { formatTarget, type Target } from "../protocol/target.ts";
+import type { NetAddress } from "../runtime/types.ts";
+import type { RelayOutcome } from "../io/relay.ts";
+import { COMMAND_TAG, type SessionRequest } from "./request.ts";
+import { formatAddress } from "./session_context.ts";
+
+/** How a session ended, for its record. */
+export type SessionOutcome =
+  | RelayOutcome
+  | "failed"
+  | "client_gone"
+  | "handshake_failed"
+  | "denied"
+  | (string & Record<never, never>);
+
+/** Everything known about one finished session. */
+export interface SessionRecord {
+  readonly id: number;
+  readonly client: NetAddress;
+  /** `4`, `4a`, `5`, or empty when the handshake did not get that far. */
+  readonly version: string;
+  /** `connect`, `bind`, `udp`, or empty. */
+  readonly command: string;
+  readonly target: string;
+  readonly user: string;
+  /** `direct`, `relay=h:p,...`, or empty. */
+  readonly route: string;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  /** Seconds from accept to the end. */
+  readonly seconds: number;
+  readonly outcome: SessionOutcome;
+  /** The reply reason for a failed request. */
+  readonly reason?: FailureReason;
+}
+
+/** Receives each finished session's record (metrics, tests). */
+export type SessionRecorder = (record: SessionRecord) => void;
+
+type Level = "info" | "warn";
+type Fields = Record<string, unknown>;
+
+const ATYP_TEXT = { ipv4: "ipv4", ipv6: "ipv6", domain: "fqdn" } as const;
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The record of one session and the lines it logs. */
+export class SessionAccount {
+  readonly #logger: Logger;
+  readonly #recorders: readonly SessionRecorder[];
+  readonly #id: number;
+  readonly #started = performance.now();
+  #client: NetAddress;
+  #label: string | undefined;
+  #pending: Array<() => void> | null = null;
+  #request: SessionRequest | undefined;
+  #user = "";
+  #route = "";
+  #done = false;
+
+  /** `client` is the peer's address, named as `host:port` until `setClient` says otherwise. */
+  constructor(logger: Logger, recorders: readonly SessionRecorder[], id: number, client: NetAddress) {
+    this.#logger = logger;
+    this.#recorders = recorders;
+    this.#id = id;
+    this.#client = client;
+  }
+
+  /** The session's number. */
+  get id(): number {
+    return this.#id;
+  }
+
+  /**
+   * The client as admitted (a PROXY header may have replaced the address);
+   * `label` is its log label, or a promise of it (`-r`).
+   */
+  setClient(client: NetAddress, label: string | Promise<string>): void {
+    this.#client = client;
+    if (typeof label === "string") {
+      this.#label = label;
+      return;
+    }
+    this.#label = undefined;
+    this.#pending = [];
+    label.then((text) => {
+      this.#label = text;
+      const pending = this.#pending ?? [];
+      this.#pending = null;
+      for (const emit of pending) emit();
+    });
+  }
+
+  /** The request, once decoded. */
+  setRequest(request: SessionRequest, user: string): void {
+    this.#request = request;
+    this.#user = user;
+  }
+
+  /** Seconds since the session started, as logged (`0.123`). */
+  seconds(): string {
+    return ((performance.now() - this.#started) / 1000).toFixed(3);
+  }
+
+  /** Logs the routed request: `{client} 5-CON host:port(fqdn) user route`. */
+  requested(route: string): void {
+    this.#route = route;
+    const request = this.#request as SessionRequest;
+    this.#log("info", "{client} {version}-{command} {target}({atyp}) {user} {route}", {
+      ...this.#requestFields(),
+      atyp: ATYP_TEXT[request.target.kind],
+      user: this.#user === "" ? "-" : this.#user,
+      route,
+    });
+  }
+
+  /** The request failed with `reason`: logs it and ends the record. */
+  failed(reason: FailureReason, error: unknown): void {
+    this.#log("warn", "{client} {version}-{command} {target} {route} failed: {reason}: {error} time={seconds}s", {
+      ...this.#requestFields(),
+      route: this.#route === "" ? "-" : this.#route,
+      reason,
+      error: errorText(error),
+      seconds: this.seconds(),
+      outcome: "failed",
+    });
+    this.#end("failed", 0, 0, reason);
+  }
+
+  /** The client left while its request was being served. */
+  clientGone(): void {
+    this.#log("info", "{client} {version}-{command} {target} {route}: client left before the reply", {
+      ...this.#requestFields(),
+      route: this.#route,
+      outcome: "client_gone",
+    });
+    this.#end("client_gone", 0, 0);
+  }
+
+  /** The relay is over: logs bytes, time and outcome, and ends the record. */
+  finished(
+    bound: Target,
+    result: { bytesUp: number; bytesDown: number; outcome: SessionOutcome; error?: Error },
+  ): void {
+    const detail = result.error === undefined ? "" : ` (${result.error.message})`;
+    this.#log(
+      "info",
+      "{client} {version}-{command} {target} {route} bound={bound} up={bytesUp} down={bytesDown} time={seconds}s {outcome}{detail}",
+      {
+        ...this.#requestFields(),
+        route: this.#route,
+        bound: formatTarget(bound),
+        bytesUp: result.bytesUp,
+        bytesDown: result.bytesDown,
+        seconds: this.seconds(),
+        outcome: result.outcome,
+        detail,
+      },
+    );
+    this.#end(result.outcome, result.bytesUp, result.bytesDown);
+  }
+
+  /** A stage refused the client on purpose: `{client} {tag}: {message}`. */
+  refused(tag: string, outcome: string, message: string): void {
+    this.#log("warn", "{client} {tag}: {message}", {
+      session: this.#id,
+      client: "",
+      tag,
+      message,
+      user: this.#user,
+      outcome,
+    });
+    this.#end(outcome, 0, 0);
+  }
+
+  /** The admit stage refused the client before any SOCKS byte. */
+  denied(outcome: string, reason: string): void {
+    this.#log("warn", "{client} denied: {reason}", { session: this.#id, client: "", reason, outcome });
+    this.#end(outcome, 0, 0);
+  }
+
+  /** The handshake failed (bad bytes, timeout, client gone); `quiet` logs it at info level. */
+  handshakeFailed(error: unknown, quiet: boolean): void {
+    this.#log(quiet ? "info" : "warn", "{client} handshake failed: {reason}", {
+      session: this.#id,
+      client: "",
+      reason: errorText(error),
+      outcome: "handshake_failed",
+    });
+    this.#end("handshake_failed", 0, 0);
+  }
+
+  #requestFields(): Fields {
+    const request = this.#request as SessionRequest;
+    return {
+      session: this.#id,
+      client: "",
+      version: request.version,
+      command: COMMAND_TAG[request.command],
+      target: formatTarget(request.target),
+      user: this.#user,
+    };
+  }
+
+  /** Logs now, or once the label is known; `fields.client` is filled in with the label. */
+  #log(level: Level, template: string, fields: Fields): void {
+    const emit = () => {
+      fields.client = this.#label ?? formatAddress(this.#client);
+      this.#logger[level](template, fields);
+    };
+    if (this.#pending === null) emit();
+    else this.#pending.push(emit);
+  }
+
+  #end(outcome: SessionOutcome, bytesUp: number, bytesDown: number, reason?: FailureReason): void {
+    if (this.#done || this.#recorders.length === 0) {
+      this.#done = true;
+      return;
+    }
+    this.#done = true;
+    const request = this.#request;
+    const record: SessionRecord = {
+      id: this.#id,
+      client: this.#client,
+      version: request?.version ?? "",
+      command: request?.command ?? "",
+      target: request === undefined ? "" : formatTarget(request.target),
+      user: this.#user,
+      route: this.#route,
+      bytesUp,
+      bytesDown,
+      seconds: (performance.now() - this.#started) / 1000,
+      outcome,
+      ...(reason === undefined ? {} : { reason }),
+    };
+    for (const recorder of this.#recorders) recorder(record);
+  }
+}

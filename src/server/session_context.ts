@@ -1,0 +1,58 @@
+/**
+ * What a session is given: the server-wide settings and hooks, its number,
+ * the policy snapshot it read once at its start, and the shutdown signal.
+ *
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import type { Policy } from "../policy/policy.ts";
+import type { NetAddress } from "../runtime/types.ts";
+import type { SessionRecorder } from "./account.ts";
+import type { Admitter } from "./admit.ts";
+
+/** Per-server settings every session reads. */
+export interface SessionSettings {
+  readonly handshakeTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  /** After one direction ended, how long the other may stay open (0 = no limit). */
+  readonly finWaitMs: number;
+  /** `-g`: dial from the address the client connected to. */
+  readonly sameInterface: boolean;
+  /** `-x`/`-J`: dial from this address. */
+  readonly sourceAddress: string | null;
+}
+
+/** What every session of one server shares. */
+export interface ServerScope {
+  readonly settings: SessionSettings;
+  readonly logger: Logger;
+  /** Admitters that are part of the listener, not of the policy (PROXY protocol, per-client limits). */
+  readonly admitters: readonly Admitter[];
+  /** Receive each finished session's record. */
+  readonly recorders: readonly SessionRecorder[];
+  /** Turns a client address into its log label; a promise when it needs a lookup (`-r`). */
+  readonly labelClient: (address: NetAddress) => string | Promise<string>;
+}
+
+/** Everything one session is given. */
+export interface SessionContext {
+  readonly id: number;
+  readonly scope: ServerScope;
+  /** The policy in force when the session started; a reload never changes it. */
+  readonly policy: Policy;
+  /** Aborted when the server shuts down and the grace period is over. */
+  readonly shutdown: AbortSignal;
+}
+
+/**
+ * Formats an address as `host:port` with IPv6 in brackets.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(formatAddress({ host: "::1", port: 1080, family: 6 }), "[::1]:1080");
+ * ```
+ */
+export function formatAddress(address: NetAddress): string {
+  return address.family === 6 ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
