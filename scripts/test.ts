@@ -3,12 +3,17 @@
  * reach it through `scripts/test.sh`).
  *
  * 1. Builds the host binary with `scripts/build.ts --host`, then runs
- *    `deno lint` (counted as one test).
- * 2. Runs every `*_test.ts` under `src/` and `tests/` with `deno test -A`, then
- *    with `bun test`, streaming their usual output, with `SRELAY_BIN` set to
- *    the binary's absolute path so end-to-end tests can run it.
- * 3. Counts results from each runner's JUnit report and ends with exactly one
- *    line `tests: N passed, N failed`, summed over both runners.
+ *    `deno lint` and `deno fmt --check` (each counted as one test).
+ * 2. Runs the examples in JSDoc (`deno test --doc` over `src` and `mod.ts`,
+ *    test files excluded), each example counted as one test.
+ * 3. Runs every `*_test.ts` under `src/` and `tests/` with `deno test -A`,
+ *    then with `bun test`, streaming their usual output, with `SRELAY_BIN`
+ *    set to the binary's absolute path so end-to-end tests can run it. The
+ *    end-to-end tests (`tests/e2e/`, `tests/bench_smoke_test.ts`) run under
+ *    `bun test` only: each starts srelay under every runtime itself, so a
+ *    second runner would repeat the same matrix.
+ * 4. Counts results from each runner's JUnit report and ends with exactly one
+ *    line `tests: N passed, N failed`, summed over every step.
  *
  * Each step has a time limit (`SRELAY_TEST_TIMEOUT`, seconds per runner,
  * default 600). A step that fails without a failing test to show for it (a
@@ -21,7 +26,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join, relative, sep } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { artifactName, hostTarget } from "./targets.ts";
@@ -48,6 +53,13 @@ const RUNNER_TIMEOUT_S = positiveNumber(process.env.SRELAY_TEST_TIMEOUT) ?? 600;
 /** Bun's per-test default (5 s) is too short for end-to-end tests; tests may still set their own. */
 const BUN_TEST_TIMEOUT_MS = 30_000;
 const TEST_DIRS = ["src", "tests"];
+/** What `deno lint` and `deno fmt --check` look at. */
+const SOURCES = ["src", "tests", "scripts", "mod.ts"];
+/**
+ * Test files (or folders, ending in `/`) that run under `bun test` only:
+ * they start srelay under every runtime themselves.
+ */
+const BUN_ONLY = ["tests/e2e/", "tests/bench_smoke_test.ts"];
 
 function positiveNumber(text: string | undefined): number | undefined {
   const value = Number(text);
@@ -56,6 +68,11 @@ function positiveNumber(text: string | undefined): number | undefined {
 
 /** Children still running, killed (with their process groups) if we are interrupted. */
 const running = new Set<number>();
+
+function isBunOnly(file: string): boolean {
+  const path = relative(ROOT, file).split(sep).join("/");
+  return BUN_ONLY.some((entry) => entry.endsWith("/") ? path.startsWith(entry) : path === entry);
+}
 
 function findTestFiles(dir: string, found: string[]): string[] {
   if (!existsSync(dir)) return found;
@@ -166,6 +183,15 @@ function judge(runner: string, step: StepResult, reportPath: string, leavesOnly:
   return counts;
 }
 
+/** Runs a command that passes or fails as a whole, counted as one test. */
+async function check(name: string, command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<Counts> {
+  console.log(`== ${name}: ${relative(ROOT, command)} ${args.join(" ")}`);
+  const step = await runStep(command, args, env, BUILD_TIMEOUT_S);
+  if (step.code === 0) return { passed: 1, failed: 0, skipped: 0 };
+  console.log(`${name} ${step.timedOut ? "timed out" : "failed"}: counted as one failed test`);
+  return { passed: 0, failed: 1, skipped: 0 };
+}
+
 async function main(): Promise<number> {
   for (const bin of [BUN, DENO]) {
     if (!existsSync(bin)) {
@@ -174,49 +200,67 @@ async function main(): Promise<number> {
     }
   }
   const total: Counts = { passed: 0, failed: 0, skipped: 0 };
+  const add = (counts: Counts) => {
+    total.passed += counts.passed;
+    total.failed += counts.failed;
+    total.skipped += counts.skipped;
+  };
+  const env: NodeJS.ProcessEnv = { ...process.env, DENO_NO_UPDATE_CHECK: "1" };
 
   console.log("== build: bun scripts/build.ts --host");
-  const build = await runStep(BUN, ["scripts/build.ts", "--host"], process.env, BUILD_TIMEOUT_S);
+  const build = await runStep(BUN, ["scripts/build.ts", "--host"], env, BUILD_TIMEOUT_S);
   if (build.code !== 0) {
     console.log("build of the host binary failed: counted as one failed test");
     total.failed++;
   }
-  console.log("== lint: deno lint src tests scripts mod.ts");
-  const lint = await runStep(DENO, ["lint", "src", "tests", "scripts", "mod.ts"], process.env, BUILD_TIMEOUT_S);
-  if (lint.code === 0) total.passed++;
-  else {
-    console.log("deno lint found problems: counted as one failed test");
-    total.failed++;
-  }
+  add(await check("lint", DENO, ["lint", ...SOURCES], env));
+  add(await check("fmt", DENO, ["fmt", "--check", ...SOURCES], env));
   const host = hostTarget();
   const binary = host === undefined ? undefined : join(ROOT, "dist", artifactName(host));
-  const env = { ...process.env };
   if (binary !== undefined && existsSync(binary)) env.SRELAY_BIN = binary;
 
   const files = TEST_DIRS.flatMap((dir) => findTestFiles(join(ROOT, dir), []))
-    .map((path) => `./${relative(ROOT, path)}`)
-    .sort();
-  console.log(`== ${files.length} test file(s); SRELAY_BIN=${env.SRELAY_BIN ?? "(unset)"}`);
+    .sort()
+    .map((path) => ({ path: `./${relative(ROOT, path)}`, bunOnly: isBunOnly(path) }));
+  const everyFile = files.map((file) => file.path);
+  const denoFiles = files.filter((file) => !file.bunOnly).map((file) => file.path);
+  console.log(
+    `== ${files.length} test file(s), ${files.length - denoFiles.length} under bun test only; SRELAY_BIN=${
+      env.SRELAY_BIN ?? "(unset)"
+    }`,
+  );
 
   const reports = mkdtempSync(join(tmpdir(), "srelay-test-"));
   try {
     const runners = [
       {
-        name: "deno",
+        name: "doc",
+        title: "deno test --doc (JSDoc examples)",
+        files: ["src", "mod.ts"],
         command: DENO,
-        args: ["test", "-A", `--junit-path=${join(reports, "deno.xml")}`, ...files],
+        args: ["test", "--doc", "-A", "--ignore=**/*_test.ts", `--junit-path=${join(reports, "doc.xml")}`],
+        report: join(reports, "doc.xml"),
+        leavesOnly: true,
+      },
+      {
+        name: "deno",
+        title: "deno test",
+        files: denoFiles,
+        command: DENO,
+        args: ["test", "-A", `--junit-path=${join(reports, "deno.xml")}`],
         report: join(reports, "deno.xml"),
         leavesOnly: true,
       },
       {
         name: "bun",
+        title: "bun test",
+        files: everyFile,
         command: BUN,
         args: [
           "test",
           `--timeout=${BUN_TEST_TIMEOUT_MS}`,
           "--reporter=junit",
           `--reporter-outfile=${join(reports, "bun.xml")}`,
-          ...files,
         ],
         report: join(reports, "bun.xml"),
         leavesOnly: false,
@@ -224,15 +268,13 @@ async function main(): Promise<number> {
     ];
     const lines: string[] = [];
     for (const runner of runners) {
-      console.log(`== ${runner.name} test`);
-      const step = files.length === 0
+      console.log(`== ${runner.title}`);
+      const step = runner.files.length === 0
         ? { code: 0, timedOut: false, seconds: 0 }
-        : await runStep(runner.command, runner.args, env, RUNNER_TIMEOUT_S);
+        : await runStep(runner.command, [...runner.args, ...runner.files], env, RUNNER_TIMEOUT_S);
       const counts = judge(runner.name, step, runner.report, runner.leavesOnly);
       lines.push(`${runner.name} ${counts.skipped}`);
-      total.passed += counts.passed;
-      total.failed += counts.failed;
-      total.skipped += counts.skipped;
+      add(counts);
     }
     console.log(`skipped: ${total.skipped} (${lines.join(", ")})`);
   } finally {
