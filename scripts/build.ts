@@ -159,7 +159,9 @@ function bunApi(): BunBuildApi {
 async function buildWithBun(bun: BunBuildApi, target: Target, outfile: string): Promise<void> {
   const result = await withTimeout(
     bun.build({
-      entrypoints: [join(ROOT, "src/entry/bun.ts")],
+      // The hash worker (bcrypt, SHA-crypt off the event loop) is a second entry point:
+      // inside the binary it is /$bunfs/root/auth/hash_worker.js.
+      entrypoints: [join(ROOT, "src/entry/bun.ts"), join(ROOT, "src/auth/hash_worker.ts")],
       compile: { target: target.bun, outfile, autoloadDotenv: false, autoloadBunfig: false },
       minify: true,
       sourcemap: "linked",
@@ -200,6 +202,8 @@ async function buildWithDeno(target: Target, outfile: string): Promise<void> {
     target.deno,
     "--output",
     outfile,
+    "--include",
+    join(ROOT, "src/auth/hash_worker.ts"),
     join(ROOT, "src/entry/deno.ts"),
   ];
   console.log(`$ deno ${args.join(" ")}`);

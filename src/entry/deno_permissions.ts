@@ -1,7 +1,8 @@
 /**
  * The permissions srelay needs under Deno: network, its config, log and PID
  * files, environment, system information (host name), and starting itself
- * (background mode, workers). Used when it re-runs itself and by
+ * (background mode, workers), and FFI (crypt(3) in libcrypt for host
+ * accounts, the syslog socket). Used when it re-runs itself and by
  * `scripts/build.ts` for `deno compile`.
  *
  * @module
@@ -15,4 +16,5 @@ export const DENO_PERMISSIONS: readonly string[] = [
   "--allow-env",
   "--allow-sys",
   "--allow-run",
+  "--allow-ffi",
 ];
