@@ -32,18 +32,25 @@ import { failureReasonFor } from "./reply_codes.ts";
 import { COMMAND_TAG, readSocks4Request, readSocks5Request, type SessionRequest } from "./request.ts";
 import type { SessionContext } from "./session_context.ts";
 
+const UDP_AUTHORIZED: Authorization & { readonly allowed: true } = { allowed: true };
+
 function peekVersion(bytes: Uint8Array): Decoded<number> {
   const first = bytes[0];
   return first === undefined ? needBytes(1) : { ok: true, value: first, size: 0 };
 }
 
-/** Stage 4: the policy's authorizer; a refusal (or a failed lookup) becomes a `Refusal` with its reply. */
+/**
+ * Stage 4: the policy's authorizer; a refusal (or a failed lookup) becomes a
+ * `Refusal` with its reply. UDP ASSOCIATE names the client's own address,
+ * not a destination: its handler asks the authorizer about every datagram.
+ */
 async function authorize(
   policy: Policy,
   client: ClientInfo,
   identity: Identity,
   request: SessionRequest,
 ): Promise<Authorization & { readonly allowed: true }> {
+  if (request.command === "udp") return UDP_AUTHORIZED;
   const tag = `${request.version}-${COMMAND_TAG[request.command]}`;
   let authorization: Authorization;
   try {

@@ -26,7 +26,7 @@ import { Inbox } from "../io/inbox.ts";
 import { ipFamily } from "../net/address.ts";
 import { formatTarget, type Target } from "../protocol/target.ts";
 import { type Connection, NetError } from "../runtime/types.ts";
-import type { Connector, Credentials, DialContext, Dialer, DialResult } from "./dialer.ts";
+import type { Connector, Credentials, DialContext, Dialer, DialResult, FarthestHop } from "./dialer.ts";
 import { hopDialError, hopHandshakeError } from "./hop_error.ts";
 import { httpConnector } from "./http_connector.ts";
 import { DEFAULT_SOCKS4_USER_ID, socks4Connector } from "./socks4_connector.ts";
@@ -56,7 +56,7 @@ type Attempt = { readonly ok: true; readonly result: DialResult } | {
 
 /** Creates a dialer that reaches targets through `hops`. */
 export function createChainDialer(options: ChainDialerOptions): Dialer {
-  const path = [...options.hops].reverse();
+  const fullPath = [...options.hops].reverse();
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 30_000;
 
   function connectorFor(hop: Hop, protocol: WireProtocol, context: DialContext): Connector {
@@ -99,6 +99,7 @@ export function createChainDialer(options: ChainDialerOptions): Dialer {
     target: Target,
     context: DialContext,
     asSocks4: ReadonlySet<number>,
+    path: readonly Hop[] = fullPath,
   ): Promise<Attempt> {
     const nearest = path[0];
     if (nearest === undefined) return { ok: true, result: await options.direct.dial(target, context) };
@@ -128,15 +129,34 @@ export function createChainDialer(options: ChainDialerOptions): Dialer {
     return { ok: true, result: { connection, rest: inbox.takeRest(), bound, ended: inbox.ended } };
   }
 
+  /** Dials `target` through `path`, retrying a `/S` hop as SOCKS4 when it is not a SOCKS5 server. */
+  async function run(target: Target, context: DialContext, path: readonly Hop[]): Promise<DialResult> {
+    const asSocks4 = new Set<number>();
+    for (;;) {
+      const outcome = await attempt(target, context, asSocks4, path);
+      if (outcome.ok) return outcome.result;
+      asSocks4.add(outcome.retryAsSocks4);
+    }
+  }
+
+  const farthest = fullPath.at(-1);
   return {
-    async dial(target: Target, context: DialContext): Promise<DialResult> {
-      const asSocks4 = new Set<number>();
-      for (;;) {
-        const outcome = await attempt(target, context, asSocks4);
-        if (outcome.ok) return outcome.result;
-        asSocks4.add(outcome.retryAsSocks4);
-      }
-    },
+    dial: (target, context) => run(target, context, fullPath),
+    ...(farthest === undefined ? {} : {
+      async reachFarthest(context: DialContext): Promise<FarthestHop> {
+        const { addresses: _checked, ...toHop } = context;
+        const reached = await run(hopTarget(farthest), toHop, fullPath.slice(0, -1));
+        const inbox = new Inbox(reached.connection);
+        return {
+          connection: reached.connection,
+          inbox,
+          early: reached.rest,
+          hop: farthest,
+          name: formatTarget(hopTarget(farthest)),
+          credentials: options.credentials?.(farthest) ?? null,
+        };
+      },
+    }),
   };
 }
 

@@ -7,6 +7,8 @@
  *
  * @module
  */
+import type { Credentials } from "../config/passwd.ts";
+import type { Hop } from "../config/srelay_conf.ts";
 import type { Inbox } from "../io/inbox.ts";
 import { ipFamily, normalizeHost } from "../net/address.ts";
 import type { Target } from "../protocol/target.ts";
@@ -58,10 +60,34 @@ export interface DialResult {
   readonly ended?: boolean;
 }
 
+/**
+ * A stream to the farthest hop of a chain, already handshaken through every
+ * hop before it: the caller speaks to that hop itself (BIND, UDP ASSOCIATE).
+ */
+export interface FarthestHop {
+  readonly connection: Connection;
+  /** Reads the hop's replies; it owns the connection's handlers. */
+  readonly inbox: Inbox;
+  /** Bytes the previous hop sent after its reply: the start of the farthest hop's first answer. */
+  readonly early: Uint8Array;
+  /** The hop as srelay.conf gives it (`protocol` socks5, socks4, socks for "try 5, then 4", or http). */
+  readonly hop: Hop;
+  /** `host:port` of the hop, for messages. */
+  readonly name: string;
+  /** Its srelay.passwd credentials, or null. */
+  readonly credentials: Credentials | null;
+}
+
 /** Opens a stream that reaches a target. */
 export interface Dialer {
   /** Connects to `target`; throws `NetError` (direct) or `HopError` (through hops). */
   dial(target: Target, context: DialContext): Promise<DialResult>;
+  /**
+   * Present on a chain: opens a stream to its farthest hop (throws
+   * `HopError` naming the first hop that failed). `context.addresses` is
+   * not applied to any hop.
+   */
+  reachFarthest?(context: DialContext): Promise<FarthestHop>;
 }
 
 /** Speaks one hop's proxy protocol over an open stream. */
@@ -80,7 +106,7 @@ export interface Connector {
 }
 
 /** Username and password for a next hop (from srelay.passwd). */
-export type { Credentials } from "../config/passwd.ts";
+export type { Credentials };
 
 /**
  * A socket address as a `Target`, its host normalised (`normalizeHost`):
