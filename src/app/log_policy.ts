@@ -5,7 +5,7 @@
  * @module
  */
 import type { Logger } from "@logtape/logtape";
-import { type ConfigIssue, formatIssue } from "../config/config_issue.ts";
+import { type ConfigIssue, issueText } from "../config/config_issue.ts";
 import type { CliOptions } from "../cli/options.ts";
 import type { HostsAccess } from "../acl/hosts_access.ts";
 import type { PolicyFilesRead } from "../policy/load.ts";
@@ -18,8 +18,8 @@ export function logPolicyFiles(
   warnings: readonly ConfigIssue[],
   hostsAccess: HostsAccess | null,
 ): void {
-  for (const issue of warnings) logger.warn("{issue}", { issue: formatIssue(issue) });
-  for (const issue of hostsAccess?.issues ?? []) logger.warn("{issue}", { issue: formatIssue(issue) });
+  for (const issue of warnings) logger.warn("{issue}", { issue: issueText(issue) });
+  for (const issue of hostsAccess?.issues ?? []) logger.warn("{issue}", { issue: issueText(issue) });
   if (files.routes.missingDefault) {
     logger.info("No route table at {file}: every destination is reached directly", { file: options.config.path });
   } else {

@@ -1,9 +1,11 @@
 /**
  * Step 1 of `run()`: the commands that answer and exit without serving:
- * `-h`, `-v` and `--check-config`.
+ * `-h`, `-v` and `--check-config` (which reads every file the server would:
+ * -c, -u, -U, --rules and the tcp_wrappers tables).
  *
  * @module
  */
+import { openHostsAccess } from "../acl/hosts_access.ts";
 import { formatIssue } from "../config/config_issue.ts";
 import { formatRouteTable } from "../config/format_routes.ts";
 import { formatRules } from "../config/rules.ts";
@@ -44,6 +46,11 @@ function checkConfig(options: CliOptions, report: Report): number {
   if (read.files.rules !== null) {
     report(`# ${options.rulesFile}: ${read.files.rules.length} destination rules, first match wins`);
     report(formatRules(read.files.rules));
+  }
+  if (options.tcpWrappers !== null) {
+    const access = openHostsAccess({ allowFile: options.tcpWrappers.allow, denyFile: options.tcpWrappers.deny });
+    for (const issue of access.issues) report(formatIssue(issue), true);
+    report(`# tcp_wrappers (-w): ${options.tcpWrappers.allow} and ${options.tcpWrappers.deny}, daemon name srelay`);
   }
   if (blocksInternal(options, options.listen)) {
     report(

@@ -39,3 +39,20 @@ export function formatIssue(issue: ConfigIssue): string {
   const prefix = issue.severity === "warning" ? "warning: " : "";
   return `${issue.file}:${issue.line}: ${prefix}${issue.message}`;
 }
+
+/**
+ * Formats an issue for a log line, whose level already says how bad it is:
+ * `FILE:LINE: message`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(
+ *   issueText({ file: "srelay.conf", line: 4, message: "port 'anyway' is read as 'any'", severity: "warning" }),
+ *   "srelay.conf:4: port 'anyway' is read as 'any'",
+ * );
+ * ```
+ */
+export function issueText(issue: ConfigIssue): string {
+  return `${issue.file}:${issue.line}: ${issue.message}`;
+}

@@ -12,7 +12,7 @@ import { destinationAuthorizer } from "../acl/destination_authorizer.ts";
 import { type HostsAccess, hostsAccessAdmitter, openHostsAccess } from "../acl/hosts_access.ts";
 import { internalTargets } from "../acl/internal_targets.ts";
 import { compileRules } from "../acl/rules.ts";
-import { type ConfigIssue, formatIssue } from "../config/config_issue.ts";
+import { type ConfigIssue, issueText } from "../config/config_issue.ts";
 import { PasswdFile } from "../config/passwd.ts";
 import { type DestinationRule, loadRules } from "../config/rules.ts";
 import type { Resolver } from "../runtime/resolver.ts";
@@ -63,7 +63,7 @@ export function readPolicyFiles(files: PolicyFiles): PolicyRead {
   let passwd: PasswdFile | null = null;
   if (files.passwdFile !== null) {
     passwd = new PasswdFile(files.passwdFile, {
-      onIssue: (issue) => getLogger(["srelay"]).warn("{issue}", { issue: formatIssue(issue) }),
+      onIssue: (issue) => getLogger(["srelay"]).warn("{issue}", { issue: issueText(issue) }),
     });
     const passwdIssues = passwd.refresh();
     const unreadable = passwdIssues.find((issue) => issue.line === 0);
@@ -125,7 +125,7 @@ export function buildPolicy(files: PolicyFilesRead, deps: PolicyDeps): BuiltPoli
         allow: files.hostsAccess?.allow,
         deny: files.hostsAccess?.deny,
       });
-      for (const issue of issues) logger.warn("{issue}", { issue: formatIssue(issue) });
+      for (const issue of issues) logger.warn("{issue}", { issue: issueText(issue) });
     },
   });
   const policy: Policy = Object.freeze({
@@ -141,6 +141,7 @@ export function buildPolicy(files: PolicyFilesRead, deps: PolicyDeps): BuiltPoli
     authorizer: destinationAuthorizer({
       rules: files.rules === null ? null : compileRules(files.rules),
       blockInternal: deps.blockInternal,
+      ...(deps.clientName === undefined ? {} : { clientName: deps.clientName }),
       isInternal: isInternal ??= internalTargets(),
       resolve: (name) => deps.resolver.resolve(name),
     }),
