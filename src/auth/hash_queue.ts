@@ -120,9 +120,9 @@ export function defaultHashWorkerUrl(moduleUrl: string = import.meta.url): strin
   return candidates.find((path) => existsSync(path)) ?? candidates[0] as string;
 }
 
-/** The default number of workers. */
+/** The default number of workers: one fewer than the cores (the event loop keeps one), 1 or 2. */
 export function defaultHashThreads(): number {
-  return Math.max(1, Math.min(2, availableParallelism()));
+  return Math.max(1, Math.min(2, availableParallelism() - 1));
 }
 
 interface Pending {

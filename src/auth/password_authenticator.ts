@@ -107,16 +107,25 @@ export function createPasswordAuthenticator(options: PasswordAuthenticatorOption
     method: SOCKS5_METHOD.USERNAME_PASSWORD,
     async authenticate(handshake: Handshake, client: ClientInfo): Promise<Identity> {
       const { username, password } = await handshake.read(decodeUserPassRequest, failureReply);
-      const decision = throttle?.begin(client.address.host);
+      const host = client.address.host;
+      let decision = throttle?.begin(host);
+      // Too many of this address's logins are being checked: wait for one to end.
+      while (decision !== undefined && !decision.allowed && decision.reason === "pending") {
+        await throttle?.turn(host, handshake.signal);
+        if (handshake.signal.aborted) throw handshake.signal.reason;
+        decision = throttle?.begin(host);
+      }
       if (decision !== undefined && !decision.allowed) {
-        const why = decision.reason === "blocked"
-          ? `too many failed logins from ${decision.key}, refused for ${Math.ceil(decision.retryAfterMs / 1000)} s`
-          : `too many logins from ${decision.key} being checked`;
+        // Answered as late as a wrong password, so a blocked guesser that retries gains no speed.
+        await pause(failureDelayMs, handshake.signal);
         throw new Refusal(
           PASSWORD_AUTH_TAG,
           "auth_throttled",
-          `denied for ${quoteUser(username)}: ${why}`,
+          `denied for ${quoteUser(username)}: too many failed logins from ${decision.key}, refused for ${
+            Math.ceil(decision.retryAfterMs / 1000)
+          } s`,
           failureReply(),
+          throttle?.noteRefusal(decision.key) === false ? "debug" : "warn",
         );
       }
       const ticket = decision?.ticket;

@@ -59,7 +59,14 @@ interface Entry {
   failures: number;
   inFlight: number;
   blockedUntil: number;
+  /** Logins waiting for one of this address's checks to end (`turn`). */
+  waiters: Array<() => void>;
+  /** When a refusal of this address was last logged at warning level. */
+  refusalLoggedAt: number;
 }
+
+/** Least time between two warning lines about one throttled address. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
 
 /**
  * The key an address is counted under: the IPv4 address (IPv4-mapped IPv6
@@ -123,6 +130,9 @@ export class LoginThrottle {
       if (ended) return;
       ended = true;
       entry.inFlight--;
+      const waiters = entry.waiters;
+      entry.waiters = [];
+      for (const wake of waiters) wake();
       if (!failed) return;
       const at = this.#now();
       if (entry.failures === 0 || at - entry.windowStart >= this.windowMs) {
@@ -136,6 +146,39 @@ export class LoginThrottle {
       allowed: true,
       ticket: { succeed: () => end(false), fail: () => end(true), cancel: () => end(false) },
     };
+  }
+
+  /**
+   * Resolves once one of `host`'s logins being checked ends (or at once when
+   * none is), or when `signal` aborts: a login that `begin` answered with
+   * `pending` waits for its turn instead of being refused, so a browser's
+   * parallel connections with the right password all get in.
+   */
+  turn(host: string, signal: AbortSignal): Promise<void> {
+    const entry = this.#entries.get(throttleKey(host));
+    if (entry === undefined || entry.inFlight === 0 || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      entry.waiters.push(done);
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /**
+   * True when a refusal of `key` should be logged as a warning: at most once
+   * every 10 s per address, so a blocked address that keeps retrying does
+   * not flood the log.
+   */
+  noteRefusal(key: string): boolean {
+    const entry = this.#entries.get(key);
+    const now = this.#now();
+    if (entry === undefined) return true;
+    if (now - entry.refusalLoggedAt < REFUSAL_LOG_INTERVAL_MS && entry.refusalLoggedAt !== 0) return false;
+    entry.refusalLoggedAt = now;
+    return true;
   }
 
   /** True when `host`'s logins are refused now. */
@@ -156,7 +199,7 @@ export class LoginThrottle {
         entry.blockedUntil = 0;
       }
     } else {
-      entry = { windowStart: now, failures: 0, inFlight: 0, blockedUntil: 0 };
+      entry = { windowStart: now, failures: 0, inFlight: 0, blockedUntil: 0, waiters: [], refusalLoggedAt: 0 };
     }
     this.#entries.set(key, entry);
     while (this.#entries.size > this.maxEntries) {

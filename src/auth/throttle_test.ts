@@ -92,6 +92,36 @@ describe("LoginThrottle", () => {
     assert.equal(throttle.begin("192.0.2.1").allowed, true);
   });
 
+  test("turn() resolves when one of the address's checks ends, so a pending login waits instead of failing", async () => {
+    const throttle = new LoginThrottle({ maxFailures: 2, now: clock().now });
+    const first = ticket(throttle.begin("192.0.2.1"));
+    ticket(throttle.begin("192.0.2.1"));
+    assert.equal(throttle.begin("192.0.2.1").allowed, false);
+    let woke = false;
+    const waiting = throttle.turn("192.0.2.1", new AbortController().signal).then(() => (woke = true));
+    await Promise.resolve();
+    assert.equal(woke, false, "still waiting while both checks run");
+    first.succeed();
+    await waiting;
+    assert.equal(throttle.begin("192.0.2.1").allowed, true);
+    const other = new AbortController();
+    const aborted = throttle.turn("192.0.2.1", other.signal);
+    other.abort();
+    await aborted;
+    await throttle.turn("198.51.100.1", new AbortController().signal);
+  });
+
+  test("noteRefusal() says to log a blocked address at most once every 10 s", () => {
+    const time = clock();
+    const throttle = new LoginThrottle({ maxFailures: 1, now: time.now });
+    ticket(throttle.begin("192.0.2.1")).fail();
+    const key = throttleKey("192.0.2.1");
+    assert.equal(throttle.noteRefusal(key), true);
+    assert.equal(throttle.noteRefusal(key), false);
+    time.advance(10_000);
+    assert.equal(throttle.noteRefusal(key), true);
+  });
+
   test("cancel() counts for nothing, and a ticket counts once", () => {
     const throttle = new LoginThrottle({ maxFailures: 2, now: clock().now });
     for (let i = 0; i < 5; i++) ticket(throttle.begin("192.0.2.1")).cancel();

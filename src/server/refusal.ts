@@ -15,12 +15,15 @@ export class Refusal extends Error {
   readonly outcome: string;
   /** The last message the client gets before the close, if any. */
   readonly reply: Uint8Array | undefined;
+  /** The level of its log line: `debug` for a repeat that was already reported. */
+  readonly level: "warn" | "debug";
 
-  constructor(tag: string, outcome: string, message: string, reply?: Uint8Array) {
+  constructor(tag: string, outcome: string, message: string, reply?: Uint8Array, level: "warn" | "debug" = "warn") {
     super(message);
     this.name = "Refusal";
     this.tag = tag;
     this.outcome = outcome;
     this.reply = reply;
+    this.level = level;
   }
 }
