@@ -30,6 +30,9 @@ Listening
                      the other side is still open SECONDS later. 0 = no limit (default).
   --connect-timeout SECONDS
                      Time allowed to reach the target or the nearest next hop (default 30).
+  --bind-timeout SECONDS
+                     Time a BIND waits for its peer to connect (default 30); then the
+                     client gets a failure reply and the listening port is closed.
   --workers N        Run N server processes sharing the listening ports (SO_REUSEPORT).
 
 Routing (srelay.conf)
@@ -45,8 +48,25 @@ Routing (srelay.conf)
                      table and destination rules, and exit (exit 1 on errors).
   --no-route-dns     Do not resolve host names locally to match address rules.
   -g                 Send outbound connections from the local address the client
-                     connected to (only for targets of the same address family).
-  -x ADDR, -J ADDR   Send outbound connections from ADDR.
+                     connected to (only for targets of the same address family);
+                     BIND listens on that address too.
+  -x ADDR, -J ADDR   Send outbound connections from ADDR; BIND listens on ADDR (for
+                     peers of its address family).
+
+UDP ASSOCIATE (SOCKS5)
+                     The relay socket is bound on the address the client connected to
+                     and takes datagrams only from the client's address, from the port
+                     it declared (or, if it declared 0, the port of its first datagram);
+                     replies go to that client only. Each datagram's destination is
+                     checked against --rules (command udp) and routed by srelay.conf
+                     (/U, /T): directly, or through the farthest hop's own association
+                     when that hop is SOCKS5 (/5, /S). SOCKS4 and HTTP hops cannot carry
+                     UDP: REP 07 when every destination takes such a route, otherwise
+                     those datagrams are dropped. FRAG != 0 is dropped. Outbound sockets
+                     follow -g and -x. The association ends with its TCP connection, or
+                     after -o of silence (datagrams count as traffic). Per association:
+                     one outbound socket per address family, 4 next-hop associations,
+                     256 datagrams waiting for DNS or a hop; -m counts associations.
 
 Access control
   -w                 Check every client against tcp_wrappers tables (hosts_access(5),
@@ -103,7 +123,8 @@ Process and logging
   --log-level LEVEL  trace, debug, info (default), warning, error or fatal.
   --io native|node   Socket layer: the runtime's own (default) or node:net.
   -t                 Accepted for compatibility (srelay's "no threads"); no effect.
-  -b                 Accepted for compatibility (BIND port restriction); no effect yet.
+  -b                 Let BIND listen on a requested port below 1024 (without -b such a
+                     port is replaced by a free port of 1024 or above).
   -v, -V             Print the version and exit.
   -h, -?             Print this help and exit.
 

@@ -52,6 +52,7 @@ describe("helpText()", () => {
       "--grace": "1",
       "--connect-timeout": "1",
       "--handshake-timeout": "1",
+      "--bind-timeout": "1",
       "--fin-wait": "1",
       "--hosts-allow": "/x",
       "--hosts-deny": "/x",

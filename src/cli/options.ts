@@ -48,6 +48,8 @@ export interface CliOptions {
   readonly graceMs: number;
   readonly connectTimeoutMs: number;
   readonly handshakeTimeoutMs: number;
+  /** `--bind-timeout` in milliseconds: how long a BIND waits for its peer. */
+  readonly bindTimeoutMs: number;
   readonly routeDns: boolean;
   /** `-w`: the tcp_wrappers tables (`--hosts-allow`, `--hosts-deny` change the paths and imply `-w`), or null. */
   readonly tcpWrappers: { readonly allow: string; readonly deny: string } | null;
@@ -101,6 +103,7 @@ const SPEC = {
   grace: { type: "string" },
   "connect-timeout": { type: "string" },
   "handshake-timeout": { type: "string" },
+  "bind-timeout": { type: "string" },
   "fin-wait": { type: "string" },
   "no-route-dns": { type: "boolean" },
   "tcp-wrappers": { type: "boolean", short: "w" },
@@ -210,6 +213,7 @@ export function parseCliOptions(argv: readonly string[]): CliOptions {
     handshakeTimeoutMs: Math.round(
       number("--handshake-timeout", values["handshake-timeout"], 30, { min: 0.001 }) * 1000,
     ),
+    bindTimeoutMs: Math.round(number("--bind-timeout", values["bind-timeout"], 30, { min: 0.001 }) * 1000),
     routeDns: !(values["no-route-dns"] ?? false),
     tcpWrappers: values["tcp-wrappers"] || values["hosts-allow"] !== undefined || values["hosts-deny"] !== undefined
       ? { allow: values["hosts-allow"] ?? HOSTS_ALLOW, deny: values["hosts-deny"] ?? HOSTS_DENY }

@@ -45,12 +45,22 @@ export interface SessionRecord {
   readonly outcome: SessionOutcome;
   /** The reply reason for a failed request. */
   readonly reason?: FailureReason;
+  /** BIND: the address the peer was told to connect to (ours, or the farthest hop's). */
+  readonly listen?: string;
+  /** BIND: the peer that connected. */
+  readonly peer?: string;
+  /** UDP ASSOCIATE: datagrams relayed from the client (`bytesUp` counts their payload). */
+  readonly datagramsUp?: number;
+  /** UDP ASSOCIATE: datagrams relayed to the client (`bytesDown` counts their payload). */
+  readonly datagramsDown?: number;
+  /** UDP ASSOCIATE: dropped datagrams by reason. */
+  readonly drops?: Readonly<Record<string, number>>;
 }
 
 /** Receives each finished session's record (metrics, tests). */
 export type SessionRecorder = (record: SessionRecord) => void;
 
-type Level = "info" | "warn";
+type Level = "debug" | "info" | "warn";
 type Fields = Record<string, unknown>;
 
 const ATYP_TEXT = { ipv4: "ipv4", ipv6: "ipv6", domain: "fqdn" } as const;
@@ -72,6 +82,8 @@ export class SessionAccount {
   #user = "";
   #route = "";
   #done = false;
+  /** UDP ASSOCIATE's counts for the record. */
+  #udp: Pick<SessionRecord, "datagramsUp" | "datagramsDown" | "drops"> | undefined;
 
   /** `client` is the peer's address, named as `host:port` until `setClient` says otherwise. */
   constructor(logger: Logger, recorders: readonly SessionRecorder[], id: number, client: NetAddress) {
@@ -142,9 +154,9 @@ export class SessionAccount {
     this.#end("failed", 0, 0, reason);
   }
 
-  /** The client left while its request was being served. */
-  clientGone(): void {
-    this.#log("info", "{client} {version}-{command} {target} {route}: client left before the reply", {
+  /** The client left while its request was being served (`when`: before the reply, by default). */
+  clientGone(when = "before the reply"): void {
+    this.#log("info", `{client} {version}-{command} {target} {route}: client left ${when}`, {
       ...this.#requestFields(),
       route: this.#route,
       outcome: "client_gone",
@@ -175,9 +187,117 @@ export class SessionAccount {
     this.#end(result.outcome, result.bytesUp, result.bytesDown);
   }
 
-  /** A stage refused the client on purpose: `{client} {tag}: {message}`. */
-  refused(tag: string, outcome: string, message: string): void {
-    this.#log("warn", "{client} {tag}: {message}", {
+  /**
+   * BIND: a connection to the listener came from `peer`, which is not the
+   * expected peer; it was closed and the listener goes on waiting.
+   */
+  peerRefused(peer: NetAddress, listen: Target): void {
+    this.#log(
+      "warn",
+      "{client} {version}-{command} {target} {route}: refused a connection from {peer} to {listen}: not the expected peer; still waiting",
+      {
+        ...this.#requestFields(),
+        route: this.#route,
+        peer: formatAddress(peer),
+        listen: formatTarget(listen),
+      },
+    );
+  }
+
+  /** BIND's relay is over: like `finished`, naming the listen address and the peer instead of `bound`. */
+  bindFinished(
+    listen: Target,
+    peer: Target,
+    result: { bytesUp: number; bytesDown: number; outcome: SessionOutcome; error?: Error },
+  ): void {
+    const detail = result.error === undefined ? "" : ` (${result.error.message})`;
+    const fields = { listen: formatTarget(listen), peer: formatTarget(peer) };
+    this.#log(
+      "info",
+      "{client} {version}-{command} {target} {route} listen={listen} peer={peer} up={bytesUp} down={bytesDown} time={seconds}s {outcome}{detail}",
+      {
+        ...this.#requestFields(),
+        route: this.#route,
+        ...fields,
+        bound: fields.listen,
+        bytesUp: result.bytesUp,
+        bytesDown: result.bytesDown,
+        seconds: this.seconds(),
+        outcome: result.outcome,
+        detail,
+      },
+    );
+    this.#end(result.outcome, result.bytesUp, result.bytesDown, undefined, fields);
+  }
+
+  /**
+   * UDP ASSOCIATE: the first datagram dropped for `reason` (later ones are
+   * only counted, and summed up in the session's last line).
+   */
+  datagramDropped(reason: string, detail: string): void {
+    this.#log(
+      "warn",
+      "{client} {version}-{command} {target} {route}: dropped a datagram ({reason}): {detail}; further drops for this reason are only counted",
+      { ...this.#requestFields(), route: this.#route, reason, detail },
+    );
+  }
+
+  /** UDP ASSOCIATE: something about the association worth a line (a next hop that failed). */
+  associationNote(message: string): void {
+    this.#log("warn", "{client} {version}-{command} {target} {route}: {message}", {
+      ...this.#requestFields(),
+      route: this.#route,
+      message,
+    });
+  }
+
+  /**
+   * UDP ASSOCIATE is over: like `finished`, with payload bytes each way, the
+   * datagram counts and the drops by reason
+   * (`... bound=127.0.0.1:41356 up=1400 down=1400 datagrams=1/1 drops=fragmented:1,foreign_source:2 time=3.200s done`).
+   */
+  associationFinished(
+    bound: Target,
+    result: {
+      bytesUp: number;
+      bytesDown: number;
+      datagramsUp: number;
+      datagramsDown: number;
+      drops: Readonly<Partial<Record<string, number>>>;
+      outcome: SessionOutcome;
+      error?: Error;
+    },
+  ): void {
+    const detail = result.error === undefined ? "" : ` (${result.error.message})`;
+    const drops: Record<string, number> = {};
+    for (const [reason, count] of Object.entries(result.drops)) if (count !== undefined) drops[reason] = count;
+    const reasons = Object.keys(drops).sort();
+    const dropText = reasons.length === 0 ? "0" : reasons.map((reason) => `${reason}:${drops[reason]}`).join(",");
+    this.#log(
+      "info",
+      "{client} {version}-{command} {target} {route} bound={bound} up={bytesUp} down={bytesDown} datagrams={datagramsUp}/{datagramsDown} drops={dropText} time={seconds}s {outcome}{detail}",
+      {
+        ...this.#requestFields(),
+        route: this.#route,
+        bound: formatTarget(bound),
+        bytesUp: result.bytesUp,
+        bytesDown: result.bytesDown,
+        datagramsUp: result.datagramsUp,
+        datagramsDown: result.datagramsDown,
+        drops,
+        dropText,
+        seconds: this.seconds(),
+        outcome: result.outcome,
+        detail,
+      },
+    );
+    this.#udp = { datagramsUp: result.datagramsUp, datagramsDown: result.datagramsDown, drops };
+    this.#end(result.outcome, result.bytesUp, result.bytesDown);
+  }
+
+  /** A stage refused the client on purpose: `{client} {tag}: {message}`, at `level`. */
+  refused(tag: string, outcome: string, message: string, level: "warn" | "debug" = "warn"): void {
+    this.#log(level, "{client} {tag}: {message}", {
       session: this.#id,
       client: "",
       tag,
@@ -227,7 +347,13 @@ export class SessionAccount {
     else this.#pending.push(emit);
   }
 
-  #end(outcome: SessionOutcome, bytesUp: number, bytesDown: number, reason?: FailureReason): void {
+  #end(
+    outcome: SessionOutcome,
+    bytesUp: number,
+    bytesDown: number,
+    reason?: FailureReason,
+    bind?: { readonly listen: string; readonly peer: string },
+  ): void {
     if (this.#done || this.#recorders.length === 0) {
       this.#done = true;
       return;
@@ -247,6 +373,8 @@ export class SessionAccount {
       seconds: (performance.now() - this.#started) / 1000,
       outcome,
       ...(reason === undefined ? {} : { reason }),
+      ...bind,
+      ...this.#udp,
     };
     for (const recorder of this.#recorders) recorder(record);
   }

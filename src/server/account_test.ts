@@ -13,9 +13,10 @@ import {
 } from "../../tests/helpers/fake_dialer.ts";
 import { captureLogger, installLogCapture, removeLogCapture } from "../../tests/helpers/log_capture.ts";
 import { createMemoryRuntime } from "../../tests/helpers/memory_runtime.ts";
-import { eventually, type ServerHarness, sleep, withServer } from "../../tests/helpers/server_script.ts";
+import { eventually, type ServerHarness, sleep, testPolicy, withServer } from "../../tests/helpers/server_script.ts";
 import { SOCKS5_GREETING, socks5Connect, socks5Reply, socks5Request } from "../../tests/helpers/socks_bytes.ts";
 import { SessionAccount, type SessionRecord } from "./account.ts";
+import type { AuthorizeQuestion } from "./authorize.ts";
 import { SOCKS5_RESPONDER } from "./responder.ts";
 
 const CLIENT = { host: "192.0.2.7", port: 40000, family: 4 as const };
@@ -115,7 +116,15 @@ describe("session records", () => {
   test("one record per session, whatever the outcome, with distinct ids", async () => {
     const runtime = createMemoryRuntime();
     const target = await startTarget(runtime, "203.0.113.10", 80, { echo: true });
-    await withServer({ runtime, router: fixedRouter(runtimeDialer(runtime)) }, async (h) => {
+    // BIND is refused on purpose by the destination rules.
+    const authorizer = {
+      authorize: (question: AuthorizeQuestion) =>
+        question.request.command === "bind"
+          ? { allowed: false as const, reason: "test.rules:1" }
+          : { allowed: true as const },
+    };
+    const policy = testPolicy(fixedRouter(runtimeDialer(runtime)), { authorizer });
+    await withServer({ runtime, policy }, async (h) => {
       // done
       const ok = h.client();
       ok.send([...SOCKS5_GREETING, ...socks5Connect("203.0.113.10", 80), 0x61]);
@@ -141,7 +150,7 @@ describe("session records", () => {
       await h.waitForIdle();
       await sleep(10);
       const outcomes = h.records.map((record: SessionRecord) => record.outcome).sort();
-      assert.deepEqual(outcomes, ["command_not_supported", "done", "failed", "handshake_failed"]);
+      assert.deepEqual(outcomes, ["done", "failed", "handshake_failed", "not_allowed"]);
       assert.deepEqual(h.records.map((record) => record.id).sort(), [1, 2, 3, 4]);
       const done = h.records.find((record) => record.outcome === "done");
       assert.equal(done?.bytesUp, 1);

@@ -51,19 +51,37 @@ export type AdmitOutcome =
  * assert.equal(decision.admitted, false);
  * ```
  */
-export async function admitClient(
+export function admitClient(
   first: readonly Admitter[],
   second: readonly Admitter[],
   client: ClientInfo,
   handshake: Handshake,
-): Promise<AdmitOutcome> {
+): AdmitOutcome | Promise<AdmitOutcome> {
+  return admitFrom([...first, ...second], 0, client, handshake);
+}
+
+/**
+ * Runs `admitters` from `index` on; stays synchronous while they answer
+ * synchronously (address-only tcp_wrappers rules), so the common case costs
+ * no promise per connection.
+ */
+function admitFrom(
+  admitters: readonly Admitter[],
+  index: number,
+  client: ClientInfo,
+  handshake: Handshake,
+): AdmitOutcome | Promise<AdmitOutcome> {
   let current = client;
-  for (const list of [first, second]) {
-    for (const admitter of list) {
-      const decision = await admitter.admit(current, handshake);
-      if (!decision.admitted) return { ...decision, client: current };
-      current = decision.client;
+  for (let i = index; i < admitters.length; i++) {
+    const decision = (admitters[i] as Admitter).admit(current, handshake);
+    if (decision instanceof Promise) {
+      const from = current;
+      return decision.then((settled) =>
+        settled.admitted ? admitFrom(admitters, i + 1, settled.client, handshake) : { ...settled, client: from }
+      );
     }
+    if (!decision.admitted) return { ...decision, client: current };
+    current = decision.client;
   }
   return { admitted: true, client: current };
 }

@@ -1,7 +1,7 @@
 /**
  * Stage 5, command: one table, shared by SOCKS4 and SOCKS5, from the
- * request's command to the handler that serves it. BIND and UDP ASSOCIATE
- * answer "command not supported" until their handlers exist.
+ * request's command to the handler that serves it: CONNECT (`connect.ts`),
+ * BIND (`bind.ts`) and UDP ASSOCIATE (`udp_associate.ts`).
  *
  * @module
  */
@@ -9,12 +9,14 @@ import type { Connection } from "../runtime/types.ts";
 import type { SessionAccount } from "./account.ts";
 import type { ClientInfo } from "./admit.ts";
 import type { Authorization } from "./authorize.ts";
+import { serveBind } from "./bind.ts";
 import { serveConnect } from "./connect.ts";
 import type { Handshake } from "./handshake.ts";
 import type { Identity } from "./negotiate.ts";
 import { Refusal } from "./refusal.ts";
 import { COMMAND_TAG, type Command, type SessionRequest } from "./request.ts";
 import type { SessionContext } from "./session_context.ts";
+import { serveUdpAssociate } from "./udp_associate.ts";
 
 /** Everything a command handler works with. */
 export interface CommandSession {
@@ -52,6 +54,6 @@ export function commandNotSupported(session: CommandSession): Promise<void> {
 /** The handler of each command. */
 export const COMMANDS: Readonly<Record<Command, CommandHandler>> = {
   connect: serveConnect,
-  bind: commandNotSupported,
-  udp: commandNotSupported,
+  bind: serveBind,
+  udp: serveUdpAssociate,
 };

@@ -29,7 +29,6 @@ import {
   SOCKS5_NO_AUTH_SELECTED,
   socks5Connect,
   socks5Reply,
-  socks5Request,
 } from "../../tests/helpers/socks_bytes.ts";
 
 before(installLogCapture);
@@ -214,9 +213,9 @@ describe("graceful shutdown", () => {
   // sendAndClose's 2 s linger; shutdown(50) must not wait for it.
   const lingering: Array<[string, number[], number[], () => ReturnType<typeof fixedRouter>]> = [
     [
-      "a refusal (BIND)",
-      [...SOCKS5_GREETING, ...socks5Request(2, "0.0.0.0", 0)],
-      socks5Reply(7),
+      "a failed BIND (its peer's name does not resolve)",
+      [...SOCKS5_GREETING, 5, 2, 0, 3, 7, ...new TextEncoder().encode("nowhere"), 0, 21],
+      socks5Reply(4),
       () => fixedRouter(failingDialer(new Error("unused"))),
     ],
     [

@@ -82,9 +82,10 @@ export async function serveSession(connection: Connection, context: SessionConte
   try {
     // 1. admit
     const peer: ClientInfo = { address: connection.remote, local: connection.local };
-    const admission = scope.admitters.length === 0 && policy.admitters.length === 0
+    let admission = scope.admitters.length === 0 && policy.admitters.length === 0
       ? { admitted: true as const, client: peer }
-      : await admitClient(scope.admitters, policy.admitters, peer, handshake);
+      : admitClient(scope.admitters, policy.admitters, peer, handshake);
+    if (admission instanceof Promise) admission = await admission;
     const client: ClientInfo = admission.client;
     account.setClient(client.address, scope.labelClient(client.address));
     if (!admission.admitted) {
@@ -123,7 +124,7 @@ export async function serveSession(connection: Connection, context: SessionConte
   } catch (error) {
     if (error instanceof Refusal) {
       handshake.finish();
-      account.refused(error.tag, error.outcome, error.message);
+      account.refused(error.tag, error.outcome, error.message, error.level);
       await handshake.refuse(error.reply);
       return;
     }

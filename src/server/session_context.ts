@@ -6,7 +6,8 @@
  */
 import type { Logger } from "@logtape/logtape";
 import type { Policy } from "../policy/policy.ts";
-import type { NetAddress } from "../runtime/types.ts";
+import type { Resolver } from "../runtime/resolver.ts";
+import type { NetAddress, NetRuntime } from "../runtime/types.ts";
 import type { SessionRecorder } from "./account.ts";
 import type { Admitter } from "./admit.ts";
 
@@ -20,6 +21,10 @@ export interface SessionSettings {
   readonly sameInterface: boolean;
   /** `-x`/`-J`: dial from this address. */
   readonly sourceAddress: string | null;
+  /** `--bind-timeout`: how long a BIND waits for its peer to connect. */
+  readonly bindTimeoutMs: number;
+  /** `-b`: BIND may listen on a requested port below 1024. */
+  readonly bindAnyPort: boolean;
 }
 
 /** What every session of one server shares. */
@@ -32,6 +37,15 @@ export interface ServerScope {
   readonly recorders: readonly SessionRecorder[];
   /** Turns a client address into its log label; a promise when it needs a lookup (`-r`). */
   readonly labelClient: (address: NetAddress) => string | Promise<string>;
+  /** The socket layer, for sockets a command opens itself (BIND's listener). */
+  readonly runtime: NetRuntime;
+  /** Resolves names a command needs itself (BIND's expected peer). */
+  readonly resolver: Resolver;
+  /**
+   * This host's interface addresses as `address/prefix` (BIND picks the one
+   * on the peer's network); default: node:os `networkInterfaces()`.
+   */
+  readonly interfaces?: () => readonly string[];
 }
 
 /** Everything one session is given. */

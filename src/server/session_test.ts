@@ -63,32 +63,7 @@ describe("refusals and protocol errors", () => {
     });
   });
 
-  for (const [command, tag] of [[2, "BND"], [3, "UDP"]] as const) {
-    test(`SOCKS5 ${tag === "BND" ? "BIND" : "UDP ASSOCIATE"} → REP 07, "${tag}" logged, not routed`, async () => {
-      const router = unusedRouter();
-      await withServer({ router }, async (h) => {
-        const lines = await expectRefusal(h, [...SOCKS5_GREETING, ...socks5Request(command, "0.0.0.0", 0)], [
-          ...SOCKS5_NO_AUTH_SELECTED,
-          ...socks5Reply(7),
-        ]);
-        assert.deepEqual(lines.map((line) => [line.level, line.text]), [
-          ["warning", `192.0.2.7:40000 5-${tag}: command not supported`],
-        ]);
-        assert.equal(h.records[0]?.outcome, "command_not_supported");
-        assert.equal(h.records[0]?.version, "5");
-        assert.equal(h.records[0]?.command, command === 2 ? "bind" : "udp");
-        assert.equal(router.requests.length, 0);
-      });
-    });
-  }
-
-  test("SOCKS4 BIND → VN 0, CD 5B", async () => {
-    await withServer({ router: unusedRouter() }, async (h) => {
-      const lines = await expectRefusal(h, socks4Request(2, "203.0.113.10", 21, "u"), socks4Reply(0x5b));
-      assert.deepEqual(lines.map((line) => line.text), ["192.0.2.7:40000 4-BND: command not supported"]);
-      assert.equal(h.records[0]?.user, "u");
-    });
-  });
+  // BIND and UDP ASSOCIATE are served: bind_test.ts, udp_associate_test.ts.
 
   test("an unknown SOCKS4 command → VN 0, CD 5B", async () => {
     await withServer({ router: unusedRouter() }, async (h) => {

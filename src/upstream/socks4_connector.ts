@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { Inbox } from "../io/inbox.ts";
 import { SOCKS4_REPLY } from "../protocol/reply.ts";
 import type { FailureReason } from "../protocol/reply.ts";
 import { decodeSocks4Reply, encodeSocks4Request, SOCKS4_COMMAND, type Socks4Command } from "../protocol/socks4.ts";
@@ -71,22 +72,39 @@ export function socks4Connector(options: Socks4ConnectorOptions): Connector {
         throw hopRequestError(label, target, "general_failure", error);
       }
       connection.write(request);
-      let reply: { code: number; bound: { host: string; port: number } };
-      try {
-        reply = await inbox.read(decodeSocks4Reply, signal);
-      } catch (error) {
-        throw hopHandshakeError(label, `the SOCKS4 ${COMMAND_NAME[command]} request`, error);
-      }
-      if (reply.code !== SOCKS4_REPLY.GRANTED) {
-        throw new HopError(
-          label.name,
-          failureForSocks4Code(reply.code),
-          `${describeHop(label)} refused ${COMMAND_NAME[command]} to ${formatTarget(target)}: ${
-            CODE_TEXT[reply.code] ?? "unknown reply code"
-          } (CD ${reply.code})`,
-        );
-      }
-      return { bound: { kind: "ipv4", host: reply.bound.host, port: reply.bound.port } };
+      return { bound: await readSocks4HopReply(options.hop, inbox, command, target, signal) };
     },
   };
+}
+
+/**
+ * Reads one SOCKS4 reply from a next hop: the answer to a request, or the
+ * second reply of a BIND (`stage` then says so in messages). Returns its
+ * DSTIP:DSTPORT; a CD other than 90 throws a `HopError`.
+ */
+export async function readSocks4HopReply(
+  hop: string,
+  inbox: Inbox,
+  command: Socks4Command,
+  target: Target,
+  signal: AbortSignal,
+  stage = `the SOCKS4 ${COMMAND_NAME[command]} request`,
+): Promise<Target> {
+  const label: HopLabel = { name: hop, protocol: "socks4" };
+  let reply: { code: number; bound: { host: string; port: number } };
+  try {
+    reply = await inbox.read(decodeSocks4Reply, signal);
+  } catch (error) {
+    throw hopHandshakeError(label, stage, error);
+  }
+  if (reply.code !== SOCKS4_REPLY.GRANTED) {
+    throw new HopError(
+      label.name,
+      failureForSocks4Code(reply.code),
+      `${describeHop(label)} refused ${COMMAND_NAME[command]} to ${formatTarget(target)}: ${
+        CODE_TEXT[reply.code] ?? "unknown reply code"
+      } (CD ${reply.code})`,
+    );
+  }
+  return { kind: "ipv4", host: reply.bound.host, port: reply.bound.port };
 }

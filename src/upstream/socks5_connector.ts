@@ -158,23 +158,40 @@ export function socks5Connector(options: Socks5ConnectorOptions): Connector {
         throw hopRequestError(label, target, "address_type_not_supported", error);
       }
       connection.write(request);
-      let reply: { code: number; bound: Target };
-      try {
-        reply = await inbox.read(decodeSocks5Reply, signal);
-      } catch (error) {
-        throw hopHandshakeError(label, `the SOCKS5 ${COMMAND_NAME[command]} request`, error);
-      }
-      if (reply.code !== 0) {
-        const reason = failureForSocks5Code(reply.code);
-        throw new HopError(
-          label.name,
-          reason,
-          `${describeHop(label)} refused ${COMMAND_NAME[command]} to ${formatTarget(target)}: ${
-            reason.replaceAll("_", " ")
-          } (REP 0x${reply.code.toString(16).padStart(2, "0")})`,
-        );
-      }
-      return { bound: reply.bound };
+      return { bound: await readSocks5HopReply(options.hop, inbox, command, target, signal) };
     },
   };
+}
+
+/**
+ * Reads one SOCKS5 reply from a next hop: the answer to a request, or the
+ * second reply of a BIND (`stage` then says so in messages). Returns its
+ * BND; a REP other than 0 throws a `HopError` with the reason it stands for.
+ */
+export async function readSocks5HopReply(
+  hop: string,
+  inbox: Inbox,
+  command: Socks5Command,
+  target: Target,
+  signal: AbortSignal,
+  stage = `the SOCKS5 ${COMMAND_NAME[command]} request`,
+): Promise<Target> {
+  const label: HopLabel = { name: hop, protocol: "socks5" };
+  let reply: { code: number; bound: Target };
+  try {
+    reply = await inbox.read(decodeSocks5Reply, signal);
+  } catch (error) {
+    throw hopHandshakeError(label, stage, error);
+  }
+  if (reply.code !== 0) {
+    const reason = failureForSocks5Code(reply.code);
+    throw new HopError(
+      label.name,
+      reason,
+      `${describeHop(label)} refused ${COMMAND_NAME[command]} to ${formatTarget(target)}: ${
+        reason.replaceAll("_", " ")
+      } (REP 0x${reply.code.toString(16).padStart(2, "0")})`,
+    );
+  }
+  return reply.bound;
 }

@@ -65,15 +65,6 @@ for (const { mode, skip } of serverModes()) {
       await stillServes();
     });
 
-    test("BIND and UDP ASSOCIATE get REP 07 (not supported yet)", { skip }, async () => {
-      for (const command of [2, 3]) {
-        const client = await openClient("127.0.0.1", server.port);
-        client.send([5, 1, 0, 5, command, 0, 1, 127, 0, 0, 1, 0, 80]);
-        assert.deepEqual([...await client.readToEnd(3000)], [5, 0, 5, 7, 0, 1, 0, 0, 0, 0, 0, 0]);
-      }
-      await stillServes();
-    });
-
     test("an unknown address type gets REP 08", { skip }, async () => {
       const client = await openClient("127.0.0.1", server.port);
       client.send([5, 1, 0, 5, 1, 0, 7, 1, 2, 3, 4]);

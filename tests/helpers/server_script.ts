@@ -15,8 +15,10 @@
  *
  * @module
  */
+import { isIP } from "node:net";
 import type { Policy } from "../../src/policy/policy.ts";
-import type { NetAddress } from "../../src/runtime/types.ts";
+import type { Resolver } from "../../src/runtime/resolver.ts";
+import { type NetAddress, NetError } from "../../src/runtime/types.ts";
 import type { SessionRecord } from "../../src/server/account.ts";
 import type { Admitter } from "../../src/server/admit.ts";
 import { ALLOW_ALL } from "../../src/server/authorize.ts";
@@ -35,7 +37,25 @@ export const TEST_SETTINGS: SessionSettings = {
   finWaitMs: 0,
   sameInterface: false,
   sourceAddress: null,
+  bindTimeoutMs: 5000,
+  bindAnyPort: false,
 };
+
+/** A resolver for tests: numeric addresses as they are, names from `names`, anything else `not_found`. */
+export function testResolver(names: Readonly<Record<string, readonly string[]>> = {}): Resolver {
+  return {
+    resolve(name) {
+      if (isIP(name) !== 0) return Promise.resolve([name]);
+      const addresses = names[name];
+      return addresses === undefined
+        ? Promise.reject(new NetError("not_found", `Cannot resolve ${name}: no such host`))
+        : Promise.resolve([...addresses]);
+    },
+  };
+}
+
+/** Interface addresses of test servers unless a test says otherwise: loopback only. */
+export const TEST_INTERFACES: readonly string[] = ["127.0.0.1/8", "::1/128"];
 
 /** A router for tests that must not route. */
 export const NO_ROUTER: Router = {
@@ -58,6 +78,10 @@ export interface HarnessOptions {
   /** Scope admitters (the listener's, not the policy's). */
   readonly admitters?: readonly Admitter[];
   readonly labelClient?: (address: NetAddress) => string | Promise<string>;
+  /** Resolves names for commands (default `testResolver()`). */
+  readonly resolver?: Resolver;
+  /** The host's interface addresses as `address/prefix` (default `TEST_INTERFACES`). */
+  readonly interfaces?: readonly string[];
   /** Where the server listens; port 1080 on 127.0.0.1 unless given. */
   readonly host?: string;
   readonly port?: number;
@@ -112,6 +136,9 @@ export async function startServer(options: HarnessOptions = {}): Promise<ServerH
       admitters: options.admitters ?? [],
       recorders: [(record) => records.push(record)],
       labelClient: options.labelClient ?? formatAddress,
+      runtime,
+      resolver: options.resolver ?? testResolver(),
+      interfaces: () => options.interfaces ?? TEST_INTERFACES,
     },
     policy: () => {
       policyReads++;
