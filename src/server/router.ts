@@ -24,4 +24,10 @@ export interface RouteChoice {
 /** Chooses the route for each request. */
 export interface Router {
   choose(request: RouteRequest): Promise<RouteChoice>;
+  /**
+   * UDP ASSOCIATE learns its destinations only per datagram: when every UDP
+   * destination takes the same route, that route (decided once, at the
+   * request); null when it depends on the destination. Absent: per datagram.
+   */
+  udpRouteForAll?(): RouteChoice | null;
 }

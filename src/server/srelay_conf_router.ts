@@ -52,10 +52,19 @@ export function createSrelayConfRouter(options: SrelayConfRouterOptions): Router
     return choice;
   }
 
+  // The first rule UDP sees decides for every UDP destination when it matches them all.
+  const firstUdp = options.rules.find((rule) => rule.transport !== "tcp");
+  const udpForAll = firstUdp === undefined
+    ? direct
+    : firstUdp.destination.kind === "any" && firstUdp.ports.low <= 1 && firstUdp.ports.high === 65535
+    ? (firstUdp.hops.length === 0 ? direct : choiceFor(firstUdp))
+    : null;
+
   return {
     async choose(request) {
       const match = await table.match({ target: request.target, command: request.command }, resolve);
       return match === null || match.rule.hops.length === 0 ? direct : choiceFor(match.rule);
     },
+    udpRouteForAll: () => udpForAll,
   };
 }
