@@ -1,7 +1,8 @@
 /**
- * Benchmarks srelay against microsocks and Dante on loopback, in one run.
+ * Benchmarks srelay against microsocks and Dante on loopback, in one run,
+ * then measures the cost of authentication and of access control.
  *
- *     bun scripts/bench.ts [--quick] [--json] [--rounds N] [--servers id,id] [--keep]
+ *     bun scripts/bench.ts [--quick] [--json] [--rounds N] [--servers id,id] [--sections relay,auth,acl] [--keep]
  *
  * Starts, on 127.0.0.1: a C target server, microsocks, Dante (`-N 2`) and
  * srelay as the compiled Bun binary (built if missing), on Bun, on Deno and
@@ -13,6 +14,12 @@
  * concurrent clients), small-echo latency p50/p99, CPU seconds per GiB
  * relayed, and RSS idle and with 1,000 and 10,000 idle relayed sessions.
  *
+ * Then, with the compiled binary only: logins per second with `-a p -U`
+ * (bcrypt cost 10) and the echo latency of an established session while 20
+ * clients guess passwords (`scripts/bench/auth_section.ts`), and the
+ * connection rate with 1,000 tcp_wrappers lines and 1,000 destination rules
+ * beside the rate without them (`scripts/bench/acl_section.ts`).
+ *
  * Prints Markdown (or, with `--json`, JSON) on stdout and progress on
  * stderr. Every child is killed at the end, on error and on SIGINT/SIGTERM.
  * Exits 1 when a server that started could not be measured on every figure.
@@ -20,6 +27,8 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
+import { measureAcl } from "./bench/acl_section.ts";
+import { measureAuth } from "./bench/auth_section.ts";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,6 +43,7 @@ import {
   FIGURES,
   LOW_SESSIONS,
   median,
+  type SectionResult,
 } from "./bench/figures.ts";
 import {
   bulk,
@@ -45,14 +55,7 @@ import {
   startTarget,
   type TargetServer,
 } from "./bench/loadgen.ts";
-import {
-  canPin,
-  firstLine,
-  machineInfo,
-  pinTree,
-  treeCpuSeconds,
-  treeRssKiB,
-} from "./bench/proc.ts";
+import { canPin, firstLine, machineInfo, pinTree, treeCpuSeconds, treeRssKiB } from "./bench/proc.ts";
 import { renderMarkdown } from "./bench/report.ts";
 import { findCommand, type ServerContext, SERVERS, type ServerSpec } from "./bench/servers.ts";
 import { artifactName, hostTarget } from "./targets.ts";
@@ -79,6 +82,16 @@ interface Settings {
   readonly highSessions: number;
   /** Seconds after which no further round starts (the rounds already done still count). */
   readonly roundsBudgetSeconds: number;
+  /** Seconds of each logins-per-second measurement (auth section). */
+  readonly loginSeconds: number;
+  /** Seconds of each latency measurement in the auth section. */
+  readonly authLatencySeconds: number;
+  /** Seconds the password guessers run before the latency is measured. */
+  readonly guessWarmupSeconds: number;
+  /** Pairs (without, with the checks) per round in the access-control section. */
+  readonly aclPairs: number;
+  /** Seconds of each connection-rate measurement there. */
+  readonly aclRateSeconds: number;
 }
 
 const DEFAULT_SETTINGS: Settings = {
@@ -92,6 +105,11 @@ const DEFAULT_SETTINGS: Settings = {
   holdSeconds: 90,
   highSessions: 10_000,
   roundsBudgetSeconds: 200,
+  loginSeconds: 2,
+  authLatencySeconds: 3,
+  guessWarmupSeconds: 1.5,
+  aclPairs: 3,
+  aclRateSeconds: 1,
 };
 
 const QUICK_SETTINGS: Settings = {
@@ -103,7 +121,18 @@ const QUICK_SETTINGS: Settings = {
   latencySeconds: 3,
   highSessions: 2000,
   roundsBudgetSeconds: 30,
+  loginSeconds: 1,
+  authLatencySeconds: 1,
+  guessWarmupSeconds: 1.5,
+  aclPairs: 1,
+  aclRateSeconds: 0.3,
 };
+
+/** The parts of a run: the relay comparison, authentication, access control. */
+const SECTIONS = ["relay", "auth", "acl"] as const;
+type Section = typeof SECTIONS[number];
+/** Password-guessing clients in the auth section. */
+const GUESSERS = 20;
 
 /** Options from the command line. */
 interface Options {
@@ -112,14 +141,18 @@ interface Options {
   readonly keep: boolean;
   readonly rounds?: number;
   readonly servers?: readonly string[];
+  readonly sections: readonly Section[];
 }
 
-const USAGE = `usage: bench.ts [--quick] [--json] [--rounds N] [--servers id,id,...] [--keep]
+const USAGE = `usage: bench.ts [--quick] [--json] [--rounds N] [--servers id,id,...] [--sections s,s] [--keep]
   --quick        64 MiB transfers, one round, short rate tests, 2,000 idle
-                 sessions instead of 10,000 (under a minute)
+                 sessions instead of 10,000 (about a minute)
   --json         print JSON instead of Markdown
   --rounds N     rounds of the per-round figures (default 3)
   --servers ids  only these servers (${SERVERS.map((s) => s.id).join(", ")}); direct always runs
+  --sections s   only these parts (default all): relay (the comparison), auth
+                 (logins/s, latency while ${GUESSERS} clients guess passwords), acl
+                 (connection rate with 1,000 tcp_wrappers lines and 1,000 rules)
   --keep         keep the work directory with the servers' logs`;
 
 function parseOptions(args: readonly string[]): Options {
@@ -128,6 +161,7 @@ function parseOptions(args: readonly string[]): Options {
   let keep = false;
   let rounds: number | undefined;
   let servers: string[] | undefined;
+  let sections: Section[] = [...SECTIONS];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--quick") quick = true;
@@ -146,6 +180,13 @@ function parseOptions(args: readonly string[]): Options {
       if (unknown.length > 0) {
         throw new Error(`Cannot parse options: unknown server ${unknown.join(", ")}\n${USAGE}`);
       }
+    } else if (arg === "--sections") {
+      const wanted = (args[++i] ?? "").split(",").filter(Boolean);
+      const unknown = wanted.filter((name) => !(SECTIONS as readonly string[]).includes(name));
+      if (wanted.length === 0 || unknown.length > 0) {
+        throw new Error(`Cannot parse options: --sections takes ${SECTIONS.join(", ")}\n${USAGE}`);
+      }
+      sections = SECTIONS.filter((name) => wanted.includes(name));
     } else if (arg === "-h" || arg === "--help") {
       console.log(USAGE);
       process.exit(0);
@@ -153,7 +194,7 @@ function parseOptions(args: readonly string[]): Options {
       throw new Error(`Cannot parse options: unknown argument ${arg}\n${USAGE}`);
     }
   }
-  return { quick, json, keep, rounds, servers };
+  return { quick, json, keep, rounds, servers, sections };
 }
 
 /** A column being measured: direct (no child) or a running server. */
@@ -217,9 +258,7 @@ async function measureLatency(
   settings: Settings,
   pin: boolean,
 ): Promise<void> {
-  const pids = pin
-    ? [target.child.pid, ...(column.child === undefined ? [] : [column.child.pid])]
-    : [];
+  const pids = pin ? [target.child.pid, ...(column.child === undefined ? [] : [column.child.pid])] : [];
   for (const pid of pids) pinTree(pid, "0");
   try {
     const echo = await latency(
@@ -339,9 +378,8 @@ function runtimeVersions(context: ServerContext): Record<string, string> {
     bun: firstLine(context.bun, ["--version"]) ?? "unknown",
     deno: /deno (\S+)/.exec(firstLine(context.deno, ["--version"]) ?? "")?.[1] ?? "unknown",
     microsocks: firstLine("dpkg-query", ["-W", "-f=${Version}", "microsocks"]) ?? "unknown",
-    dante:
-      /v(\d+(?:\.\d+)+)/.exec(danted === undefined ? "" : firstLine(danted, ["-v"]) ?? "")?.[1] ??
-        "unknown",
+    dante: /v(\d+(?:\.\d+)+)/.exec(danted === undefined ? "" : firstLine(danted, ["-v"]) ?? "")?.[1] ??
+      "unknown",
   };
 }
 
@@ -428,31 +466,34 @@ async function main(options: Options): Promise<BenchResult> {
   const pin = canPin();
   const skipped: BenchResult["skipped"] = [];
   const notes: string[] = [];
-  if (!pin) {
+  const relay = options.sections.includes("relay");
+  if (relay && !pin) {
     notes.push(
       "taskset is missing: echo latency was measured unpinned, and varies with where the scheduler puts each process",
     );
   }
-  if (highSessions < settings.highSessions) {
+  if (relay && highSessions < settings.highSessions) {
     notes.push(
       `RSS measured at ${count(highSessions)} idle sessions, not ${
         count(settings.highSessions)
       }: the open-files hard limit (ulimit -Hn) is too low for a relay to hold 2 sockets per session, and this process may not raise it`,
     );
   }
-  const columns: Column[] = [newColumn("direct", "direct (no proxy)")];
+  const columns: Column[] = relay ? [newColumn("direct", "direct (no proxy)")] : [];
   let target: Child | undefined;
+  let auth: SectionResult | null = null;
+  let acl: SectionResult | null = null;
   try {
-    const wanted = SERVERS.filter((s) =>
-      options.servers === undefined || options.servers.includes(s.id)
-    );
-    if (wanted.some((s) => s.id === "srelay-bin")) ensureBinary(context);
+    const wanted = relay ? SERVERS.filter((s) => options.servers === undefined || options.servers.includes(s.id)) : [];
+    if (wanted.some((s) => s.id === "srelay-bin") || options.sections.some((s) => s !== "relay")) {
+      ensureBinary(context);
+    }
     const loadgen = compileLoadgen(join(ROOT, "scripts/bench/loadgen.c"), workDir);
     const targetServer = await startTarget(loadgen);
     target = targetServer.child;
     const targetAddress = targetServer.address;
     columns.push(...await startServers(wanted, context, skipped));
-    await sleep(1000);
+    if (relay) await sleep(1000);
     for (const column of columns) {
       if (column.child !== undefined) column.figures.rss_idle_kib = treeRssKiB(column.child.pid);
     }
@@ -479,9 +520,7 @@ async function main(options: Options): Promise<BenchResult> {
         break;
       }
       // Rotate the order each round so no server always runs first or last.
-      const order = columns.map((_, i) => columns[(i + round) % columns.length]).filter((c) =>
-        c !== undefined
-      );
+      const order = columns.map((_, i) => columns[(i + round) % columns.length]).filter((c) => c !== undefined);
       for (const column of order) {
         await attempt(
           column,
@@ -490,12 +529,12 @@ async function main(options: Options): Promise<BenchResult> {
         );
         const s = column.samples;
         progress(
-          `round ${round + 1}/${settings.rounds} ${column.label}: bulk ${
-            s.bulk_1_mib_s?.at(-1)?.toFixed(0)
-          }/${s.bulk_8_mib_s?.at(-1)?.toFixed(0)} MiB/s, ` +
-            `conn ${s.conn_seq_per_s?.at(-1)?.toFixed(0)}/${
-              s.conn_50_per_s?.at(-1)?.toFixed(0)
-            } /s, p50 ${s.echo_p50_us?.at(-1)?.toFixed(1)} µs`,
+          `round ${round + 1}/${settings.rounds} ${column.label}: bulk ${s.bulk_1_mib_s?.at(-1)?.toFixed(0)}/${
+            s.bulk_8_mib_s?.at(-1)?.toFixed(0)
+          } MiB/s, ` +
+            `conn ${s.conn_seq_per_s?.at(-1)?.toFixed(0)}/${s.conn_50_per_s?.at(-1)?.toFixed(0)} /s, p50 ${
+              s.echo_p50_us?.at(-1)?.toFixed(1)
+            } µs`,
         );
       }
     }
@@ -508,6 +547,28 @@ async function main(options: Options): Promise<BenchResult> {
         () => measureMemory(loadgen, targetAddress, column, settings, highSessions),
       );
       progress(`memory ${column.label}: ${JSON.stringify(column.figures)}`);
+    }
+    // The relays are done: stop them before the sections, which start their own.
+    for (const column of columns) if (column.child !== undefined) await stopChild(column.child);
+
+    if (options.sections.includes("auth")) {
+      progress("authentication: logins/s, latency while clients guess passwords");
+      auth = await measureAuth(loadgen, targetServer, context, {
+        rounds: settings.rounds,
+        loginSeconds: settings.loginSeconds,
+        latencySeconds: settings.authLatencySeconds,
+        guessWarmupSeconds: settings.guessWarmupSeconds,
+        guessers: GUESSERS,
+      }, progress);
+    }
+    if (options.sections.includes("acl")) {
+      progress("access control: connection rate with and without the checks");
+      acl = await measureAcl(loadgen, targetServer, context, {
+        rounds: settings.rounds,
+        pairs: settings.aclPairs,
+        rateSeconds: settings.aclRateSeconds,
+        concurrency: settings.concurrency,
+      }, progress);
     }
   } finally {
     for (const column of columns) if (column.child !== undefined) await stopChild(column.child);
@@ -527,24 +588,34 @@ async function main(options: Options): Promise<BenchResult> {
     machine: { ...machineInfo(), ...runtimeVersions(context) },
     config: {
       rounds: settings.rounds,
-      bulk_mib_each_way: settings.bulkBytes / MIB,
-      rate_seconds: settings.rateSeconds,
-      concurrency: settings.concurrency,
-      echo_count: settings.latencyCount,
-      echo_cpus: pin ? "all pinned to CPU 0" : "unpinned",
-      high_sessions: highSessions,
+      ...(relay
+        ? {
+          bulk_mib_each_way: settings.bulkBytes / MIB,
+          rate_seconds: settings.rateSeconds,
+          concurrency: settings.concurrency,
+          echo_count: settings.latencyCount,
+          echo_cpus: pin ? "all pinned to CPU 0" : "unpinned",
+          high_sessions: highSessions,
+        }
+        : {}),
+      sections: options.sections.join(","),
     },
     columns: columns.map(columnResult),
     skipped,
     notes,
+    auth,
+    acl,
   };
 }
 
-/** True when every server that ran has every figure it should have. */
+/** True when every server that ran has every figure it should have, and so has every section that ran. */
 function complete(result: BenchResult): boolean {
+  const sectionComplete = (section: SectionResult | null) =>
+    section === null || section.skipped !== undefined ||
+    Object.values(section.figures).every((value) => typeof value === "number");
   return result.columns.every((c) =>
     FIGURES.every((f) => (c.id === "direct" && !f.direct) || typeof c.figures[f.key] === "number")
-  );
+  ) && sectionComplete(result.auth) && sectionComplete(result.acl);
 }
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

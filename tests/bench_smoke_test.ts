@@ -1,8 +1,9 @@
 /**
  * Smoke test of the benchmark harness: runs `scripts/bench.ts --quick --json`
  * once and checks that it reports every figure, as a number, for every server
- * that ran, and that only the third-party servers may be missing. It asserts
- * nothing about speed.
+ * that ran, and that only the third-party servers may be missing; and that
+ * the authentication and access-control sections report all of theirs. It
+ * asserts nothing about speed.
  *
  * @module
  */
@@ -35,10 +36,42 @@ const DIRECT_FIGURES = PROXY_FIGURES.slice(0, 6);
 
 const SRELAY_COLUMNS = ["srelay-bin", "srelay-bun", "srelay-deno", "srelay-bun-node"];
 
+/** Figures of the authentication section. */
+const AUTH_FIGURES = [
+  "logins_1_per_s",
+  "logins_4_per_s",
+  "echo_p50_quiet_us",
+  "echo_p99_quiet_us",
+  "echo_p50_guess_new_us",
+  "echo_p99_guess_new_us",
+  "echo_p50_guess_one_us",
+  "echo_p99_guess_one_us",
+  "guesses_new_checked_per_s",
+  "guesses_one_refused_per_s",
+];
+
+/** Figures of the access-control section. */
+const ACL_FIGURES = [
+  "conn_seq_plain_per_s",
+  "conn_seq_acl_per_s",
+  "conn_seq_ratio",
+  "conn_50_plain_per_s",
+  "conn_50_acl_per_s",
+  "conn_50_ratio",
+];
+
+interface Section {
+  figures: Record<string, unknown>;
+  skipped?: string;
+  notes: string[];
+}
+
 interface BenchJson {
   config: Record<string, unknown>;
   columns: { id: string; figures: Record<string, unknown>; notes: string[] }[];
   skipped: { id: string; reason: string }[];
+  auth: Section | null;
+  acl: Section | null;
 }
 
 /** Runs the quick bench; the bench bounds its own steps, the limit only guards against a hang. */
@@ -82,9 +115,20 @@ if ("Bun" in globalThis) {
           const value = column.figures[key];
           assert.ok(
             typeof value === "number" && Number.isFinite(value),
-            `${column.id}.${key} is ${JSON.stringify(value)} (notes: ${
-              column.notes.join("; ")
-            })\n${context}`,
+            `${column.id}.${key} is ${JSON.stringify(value)} (notes: ${column.notes.join("; ")})\n${context}`,
+          );
+        }
+      }
+      for (
+        const [name, section, keys] of [["auth", result.auth, AUTH_FIGURES], ["acl", result.acl, ACL_FIGURES]] as const
+      ) {
+        assert.ok(section !== null && section !== undefined, `the ${name} section did not run\n${context}`);
+        assert.equal(section.skipped, undefined, `the ${name} section was skipped: ${section.skipped}`);
+        for (const key of keys) {
+          const value = section.figures[key];
+          assert.ok(
+            typeof value === "number" && Number.isFinite(value),
+            `${name}.${key} is ${JSON.stringify(value)} (notes: ${section.notes.join("; ")})\n${context}`,
           );
         }
       }

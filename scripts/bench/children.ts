@@ -20,6 +20,8 @@ export interface ChildOptions {
   readonly captureStdout?: boolean;
   /** Raise the child's open-files limit to this many (down to the hard limit when we may not). */
   readonly openFiles?: number;
+  /** Variables added to this process's environment for the child. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** A running child process. */
@@ -57,6 +59,7 @@ export function startChild(
   ];
   const proc = spawn(file, argv, {
     cwd: options.cwd,
+    env: options.env === undefined ? process.env : { ...process.env, ...options.env },
     detached: true,
     stdio: [options.stdinPipe ? "pipe" : "ignore", options.captureStdout ? "pipe" : log, log],
   });

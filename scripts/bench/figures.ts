@@ -142,6 +142,96 @@ export interface ColumnResult {
   readonly notes: string[];
 }
 
+/** A figure of the authentication or access-control section (one srelay, no comparison columns). */
+export interface SectionFigureSpec {
+  readonly key: string;
+  readonly label: string;
+  readonly higherIsBetter: boolean;
+  readonly digits: number;
+}
+
+/**
+ * The authentication section: srelay with `-a p -U FILE` (one bcrypt cost 10
+ * user), logins per second, and the echo latency of an established,
+ * logged-in session with and without 20 clients guessing passwords.
+ */
+export const AUTH_FIGURES: readonly SectionFigureSpec[] = [
+  { key: "logins_1_per_s", label: "logins/s, 1 client", higherIsBetter: true, digits: 1 },
+  { key: "logins_4_per_s", label: "logins/s, 4 concurrent clients", higherIsBetter: true, digits: 1 },
+  { key: "echo_p50_quiet_us", label: "echo latency p50, no guessing (µs)", higherIsBetter: false, digits: 1 },
+  { key: "echo_p99_quiet_us", label: "echo latency p99, no guessing (µs)", higherIsBetter: false, digits: 1 },
+  {
+    key: "echo_p50_guess_new_us",
+    label: "echo latency p50, 20 guessers, each guess from a new address (µs)",
+    higherIsBetter: false,
+    digits: 1,
+  },
+  {
+    key: "echo_p99_guess_new_us",
+    label: "echo latency p99, 20 guessers, each guess from a new address (µs)",
+    higherIsBetter: false,
+    digits: 1,
+  },
+  {
+    key: "echo_p50_guess_one_us",
+    label: "echo latency p50, 20 guessers from one address (µs)",
+    higherIsBetter: false,
+    digits: 1,
+  },
+  {
+    key: "echo_p99_guess_one_us",
+    label: "echo latency p99, 20 guessers from one address (µs)",
+    higherIsBetter: false,
+    digits: 1,
+  },
+  {
+    key: "guesses_new_checked_per_s",
+    label: "guesses/s checked (answered after 1 s), each from a new address",
+    higherIsBetter: false,
+    digits: 1,
+  },
+  {
+    key: "guesses_one_refused_per_s",
+    label: "guesses/s refused unchecked (throttled), from one address",
+    higherIsBetter: false,
+    digits: 0,
+  },
+];
+
+/**
+ * The access-control section: the connection rate of srelay with `-w`
+ * (generated hosts.allow and hosts.deny) and `--rules` (generated rules),
+ * beside the same srelay without them.
+ */
+export const ACL_FIGURES: readonly SectionFigureSpec[] = [
+  { key: "conn_seq_plain_per_s", label: "connections/s, sequential, no checks", higherIsBetter: true, digits: 0 },
+  { key: "conn_seq_acl_per_s", label: "connections/s, sequential, with the checks", higherIsBetter: true, digits: 0 },
+  { key: "conn_seq_ratio", label: "ratio, sequential (with ÷ without)", higherIsBetter: true, digits: 3 },
+  { key: "conn_50_plain_per_s", label: "connections/s, 50 concurrent, no checks", higherIsBetter: true, digits: 0 },
+  {
+    key: "conn_50_acl_per_s",
+    label: "connections/s, 50 concurrent, with the checks",
+    higherIsBetter: true,
+    digits: 0,
+  },
+  { key: "conn_50_ratio", label: "ratio, 50 concurrent (with ÷ without)", higherIsBetter: true, digits: 3 },
+];
+
+/** The result of the authentication or access-control section. */
+export interface SectionResult {
+  /** The srelay measured, e.g. `srelay binary`. */
+  readonly server: string;
+  /** What was set up, in words (files, sizes, clients). */
+  readonly setup: string[];
+  /** Medians over the rounds; null where it could not be measured. */
+  readonly figures: Record<string, number | null>;
+  /** Every round's reading. */
+  readonly samples: Record<string, number[]>;
+  /** Why the section did not run, when it did not. */
+  readonly skipped?: string;
+  readonly notes: string[];
+}
+
 /** The whole benchmark result, as `--json` prints it. */
 export interface BenchResult {
   readonly date: string;
@@ -155,6 +245,10 @@ export interface BenchResult {
   /** Servers that could not run, and why. */
   readonly skipped: { readonly id: string; readonly label: string; readonly reason: string }[];
   readonly notes: string[];
+  /** Authentication figures (`--sections auth`), or null when not run. */
+  readonly auth: SectionResult | null;
+  /** Access-control figures (`--sections acl`), or null when not run. */
+  readonly acl: SectionResult | null;
 }
 
 /** The median of some numbers (the mean of the middle two for an even count). */
@@ -162,7 +256,5 @@ export function median(values: readonly number[]): number | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? sorted[mid] ?? null
-    : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+  return sorted.length % 2 === 1 ? sorted[mid] ?? null : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }

@@ -19,7 +19,20 @@
  *       CONCURRENCY threads loop: connect, SOCKS5 no-auth handshake, CONNECT,
  *       echo 32 bytes, wait for the close; for SECONDS or MAX connections.
  *   loadgen latency PROXY TARGET COUNT SECONDS
- *       One session, COUNT sequential 64-byte echoes; p50/p99 round trip.
+ *       One session, COUNT sequential 64-byte echoes (or as many as fit in
+ *       SECONDS); p50/p99 round trip.
+ *   loadgen guess PROXY TARGET CLIENTS SECONDS SPREAD [FIRST]
+ *       CLIENTS threads guess passwords of the LOADGEN_AUTH user until
+ *       SECONDS pass or stdin closes: connect, offer method 02, send the user
+ *       name with a wrong password, read the answer until the server closes,
+ *       repeat at once. SPREAD says where guesses come from: "one" (every
+ *       thread from 127.100.0.1), "each" (thread i from 127.100.0.i+1) or
+ *       "new" (every guess from a loopback address of its own, the FIRSTth
+ *       (default 0) of 127.101.0.1, 127.101.0.2, ... onwards, so that a
+ *       per-address throttle never engages).
+ *       Prints "ready" once the threads run, and at the end the counts of
+ *       guesses refused with 01 01 after 500 ms or more ("slow": the
+ *       password was checked) and sooner ("fast"), and of other outcomes.
  *   loadgen hold PROXY TARGET COUNT SECONDS
  *       Opens COUNT idle sessions (each checked with a 1-byte echo), prints
  *       "ready OPENED FAILED", holds them until stdin closes or SECONDS pass.
@@ -31,7 +44,9 @@
  * sockets to port 0 before connecting (Dante does) on later measurements.
  *
  * PROXY is HOST:PORT of a SOCKS5 server, or "-" to connect to TARGET
- * directly. The measuring commands print one JSON object on stdout.
+ * directly. With LOADGEN_AUTH=USER:PASSWORD in the environment, sessions
+ * offer only method 02 and log in with it (RFC 1929) before the CONNECT.
+ * The measuring commands print one JSON object on stdout.
  * Every socket has 10 s send and receive timeouts, so no step waits forever.
  */
 #define _GNU_SOURCE
@@ -60,6 +75,9 @@
 
 static struct sockaddr_in proxy_addr, target_addr;
 static int direct;
+/* LOADGEN_AUTH: the RFC 1929 request (01 ULEN UNAME PLEN PASSWD), or auth_len 0. */
+static unsigned char auth_user[256], auth_request[513];
+static size_t auth_user_len, auth_len;
 
 static void die(const char *what) {
   fprintf(stderr, "loadgen: %s: %s\n", what, strerror(errno));
@@ -129,9 +147,14 @@ static int open_session(int nodelay) {
   const struct sockaddr_in *to = direct ? &target_addr : &proxy_addr;
   if (connect(fd, (const struct sockaddr *)to, sizeof *to) < 0) goto fail;
   if (direct) return fd;
-  unsigned char greeting[3] = {5, 1, 0}, choice[2];
+  unsigned char greeting[3] = {5, 1, auth_len > 0 ? 2 : 0}, choice[2];
   if (write_all(fd, greeting, 3) < 0 || read_exact(fd, choice, 2) < 0) goto fail;
-  if (choice[0] != 5 || choice[1] != 0) goto fail;
+  if (choice[0] != 5 || choice[1] != greeting[2]) goto fail;
+  if (auth_len > 0) {
+    unsigned char status[2];
+    if (write_all(fd, auth_request, auth_len) < 0 || read_exact(fd, status, 2) < 0) goto fail;
+    if (status[0] != 1 || status[1] != 0) goto fail;
+  }
   unsigned char req[10] = {5, 1, 0, 1};
   memcpy(req + 4, &target_addr.sin_addr, 4);
   memcpy(req + 8, &target_addr.sin_port, 2);
@@ -523,11 +546,138 @@ static int run_hold(long count, double seconds) {
   return 0;
 }
 
+/* ---- guess ----------------------------------------------------------- */
+
+#define SLOW_REFUSAL_S 0.5
+
+static atomic_long guess_attempts, guess_slow, guess_fast, guess_other, guess_errors, guess_next_source;
+static atomic_int guess_stop;
+static double guess_deadline;
+static char guess_spread[8];
+
+/* The source address of a thread's next guess (host byte order). */
+static uint32_t guess_source(long thread) {
+  if (strcmp(guess_spread, "one") == 0) return (127u << 24) | (100u << 16) | 1u;
+  if (strcmp(guess_spread, "each") == 0) return (127u << 24) | (100u << 16) | (uint32_t)(thread + 1);
+  /* "new": 127.101.0.1 upwards, skipping .0 and .255 host bytes. */
+  long n = atomic_fetch_add(&guess_next_source, 1);
+  uint32_t block = (uint32_t)(n / 254), host = (uint32_t)(n % 254) + 1;
+  return (127u << 24) | ((101u + block / 256) << 16) | ((block % 256) << 8) | host;
+}
+
+/* One guess; returns 0 when it was refused with 05 02 01 01 and a close. */
+static int guess_once(long thread, long attempt, double *seconds) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  struct timeval tv = {IO_TIMEOUT_S, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  struct sockaddr_in from = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(guess_source(thread))};
+  if (bind(fd, (struct sockaddr *)&from, sizeof from) < 0) {
+    close(fd);
+    return -1;
+  }
+  double t0 = now_s();
+  if (connect(fd, (const struct sockaddr *)&proxy_addr, sizeof proxy_addr) < 0) {
+    close(fd);
+    return -1;
+  }
+  unsigned char msg[3 + 1 + 1 + 255 + 1 + 64];
+  char password[64];
+  int plen = snprintf(password, sizeof password, "guess-%ld-%ld", thread, attempt);
+  size_t len = 0;
+  msg[len++] = 5, msg[len++] = 1, msg[len++] = 2;
+  msg[len++] = 1, msg[len++] = (unsigned char)auth_user_len;
+  memcpy(msg + len, auth_user, auth_user_len), len += auth_user_len;
+  msg[len++] = (unsigned char)plen;
+  memcpy(msg + len, password, (size_t)plen), len += (size_t)plen;
+  unsigned char reply[16];
+  size_t got = 0;
+  int rc = write_all(fd, msg, len) < 0 ? -1 : 0;
+  while (rc == 0 && got < sizeof reply) {
+    ssize_t n = recv(fd, reply + got, sizeof reply - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  *seconds = now_s() - t0;
+  close(fd);
+  if (rc < 0) return -1;
+  static const unsigned char refused[4] = {5, 2, 1, 1};
+  return got == 4 && memcmp(reply, refused, 4) == 0 ? 0 : 1;
+}
+
+static void *guess_worker(void *arg) {
+  long thread = (long)(intptr_t)arg;
+  for (long attempt = 0; !atomic_load(&guess_stop) && now_s() < guess_deadline; attempt++) {
+    double seconds = 0;
+    int rc = guess_once(thread, attempt, &seconds);
+    atomic_fetch_add(&guess_attempts, 1);
+    if (rc < 0) {
+      atomic_fetch_add(&guess_errors, 1);
+      usleep(10000); /* no tight loop on a refused connect */
+    } else if (rc > 0) atomic_fetch_add(&guess_other, 1);
+    else if (seconds >= SLOW_REFUSAL_S) atomic_fetch_add(&guess_slow, 1);
+    else atomic_fetch_add(&guess_fast, 1);
+  }
+  return NULL;
+}
+
+static int run_guess(int clients, double seconds, const char *spread, long first) {
+  if (auth_user_len == 0) {
+    fprintf(stderr, "loadgen: guess needs LOADGEN_AUTH=USER:PASSWORD (the user whose password is guessed)\n");
+    return 2;
+  }
+  if (strcmp(spread, "one") != 0 && strcmp(spread, "each") != 0 && strcmp(spread, "new") != 0) {
+    fprintf(stderr, "loadgen: guess SPREAD must be one, each or new, not %s\n", spread);
+    return 2;
+  }
+  snprintf(guess_spread, sizeof guess_spread, "%s", spread);
+  atomic_store(&guess_next_source, first);
+  pthread_t *threads = calloc((size_t)clients, sizeof *threads);
+  if (threads == NULL) die("calloc");
+  double started = now_s();
+  guess_deadline = started + seconds;
+  for (long i = 0; i < clients; i++)
+    if (pthread_create(&threads[i], NULL, guess_worker, (void *)(intptr_t)i) != 0) die("pthread_create");
+  printf("ready\n");
+  fflush(stdout);
+  struct pollfd in = {.fd = 0, .events = POLLIN};
+  poll(&in, 1, (int)(seconds * 1000));
+  atomic_store(&guess_stop, 1);
+  for (int i = 0; i < clients; i++) pthread_join(threads[i], NULL);
+  printf("{\"attempts\":%ld,\"slow\":%ld,\"fast\":%ld,\"other\":%ld,\"errors\":%ld,\"seconds\":%.6f}\n",
+         atomic_load(&guess_attempts), atomic_load(&guess_slow), atomic_load(&guess_fast), atomic_load(&guess_other),
+         atomic_load(&guess_errors), now_s() - started);
+  return 0;
+}
+
+/* Reads LOADGEN_AUTH=USER:PASSWORD into the RFC 1929 request. */
+static void read_auth(void) {
+  const char *auth = getenv("LOADGEN_AUTH");
+  if (auth == NULL || *auth == 0) return;
+  const char *colon = strchr(auth, ':');
+  size_t ulen = colon == NULL ? 0 : (size_t)(colon - auth), plen = colon == NULL ? 0 : strlen(colon + 1);
+  if (ulen == 0 || ulen > 255 || plen == 0 || plen > 255) {
+    fprintf(stderr, "loadgen: LOADGEN_AUTH must be USER:PASSWORD, each 1 to 255 bytes\n");
+    exit(2);
+  }
+  memcpy(auth_user, auth, ulen);
+  auth_user_len = ulen;
+  auth_request[0] = 1;
+  auth_request[1] = (unsigned char)ulen;
+  memcpy(auth_request + 2, auth, ulen);
+  auth_request[2 + ulen] = (unsigned char)plen;
+  memcpy(auth_request + 3 + ulen, colon + 1, plen);
+  auth_len = 3 + ulen + plen;
+}
+
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
+  read_auth();
   if (argc >= 2 && strcmp(argv[1], "target") == 0) return run_target();
   if (argc < 4) {
-    fprintf(stderr, "usage: loadgen target | bulk|rate|latency|hold PROXY|- TARGET ...\n");
+    fprintf(stderr, "usage: loadgen target | bulk|rate|latency|hold|guess PROXY|- TARGET ...\n");
     return 2;
   }
   direct = strcmp(argv[2], "-") == 0;
@@ -536,6 +686,8 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "bulk") == 0 && argc == 6) return run_bulk(atoi(argv[4]), strtoull(argv[5], NULL, 10));
   if (strcmp(argv[1], "rate") == 0 && argc == 7) return run_rate(atoi(argv[4]), atof(argv[5]), atol(argv[6]));
   if (strcmp(argv[1], "latency") == 0 && argc == 6) return run_latency(atol(argv[4]), atof(argv[5]));
+  if (strcmp(argv[1], "guess") == 0 && (argc == 7 || argc == 8) && !direct)
+    return run_guess(atoi(argv[4]), atof(argv[5]), argv[6], argc == 8 ? atol(argv[7]) : 0);
   if (strcmp(argv[1], "hold") == 0 && argc == 6) return run_hold(atol(argv[4]), atof(argv[5]));
   fprintf(stderr, "loadgen: unknown command or wrong argument count: %s\n", argv[1]);
   return 2;

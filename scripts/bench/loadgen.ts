@@ -1,7 +1,7 @@
 /**
  * Builds and drives the C load generator (`scripts/bench/loadgen.c`): the
- * target server it provides, and its bulk, connection-rate, latency and
- * idle-session commands. Every run has a time limit.
+ * target server it provides, and its bulk, connection-rate, latency,
+ * idle-session and password-guessing commands. Every run has a time limit.
  *
  * @module
  */
@@ -25,6 +25,25 @@ export interface RateResult {
   readonly connections: number;
   readonly errors: number;
   readonly seconds: number;
+}
+
+/** Result of `loadgen guess`: guesses refused slowly (checked), fast (throttled), otherwise, or failed to connect. */
+export interface GuessResult {
+  readonly attempts: number;
+  readonly slow: number;
+  readonly fast: number;
+  readonly other: number;
+  readonly errors: number;
+  readonly seconds: number;
+}
+
+/** Where `loadgen guess` sends guesses from: one address, one per client, or a new one per guess. */
+export type GuessSpread = "one" | "each" | "new";
+
+/** User name and password for SOCKS5 method 02 (the load generator's `LOADGEN_AUTH`). */
+export interface Login {
+  readonly user: string;
+  readonly password: string;
 }
 
 /** Result of `loadgen latency`. */
@@ -78,6 +97,7 @@ async function measure<T>(
   args: readonly string[],
   timeoutMs: number,
   cpus?: string,
+  login?: Login,
 ): Promise<T> {
   const [command, argv] = cpus === undefined
     ? [loadgen.binary, args]
@@ -86,15 +106,14 @@ async function measure<T>(
     logFile: logFor(loadgen, args[0] ?? "run"),
     captureStdout: true,
     openFiles: OPEN_FILES,
+    ...(login === undefined ? {} : { env: authEnv(login) }),
   });
   const timer = setTimeout(() => void stopChild(child, 500), timeoutMs);
   const code = await child.exited;
   clearTimeout(timer);
   const line = child.stdout().trim().split("\n").pop() ?? "";
   if (code !== 0 || !line.startsWith("{")) {
-    const why = code === null
-      ? `was stopped after ${timeoutMs / 1000} s`
-      : `exited with code ${code}`;
+    const why = code === null ? `was stopped after ${timeoutMs / 1000} s` : `exited with code ${code}`;
     throw new Error(
       `Cannot measure with loadgen ${args.join(" ")}: it ${why}\n${line}\n${logTail(child)}`,
     );
@@ -120,6 +139,10 @@ export async function startTarget(loadgen: Loadgen): Promise<TargetServer> {
   return { child, address: `127.0.0.1:${match[1]}` };
 }
 
+function authEnv(login: Login): Record<string, string> {
+  return { LOADGEN_AUTH: `${login.user}:${login.password}` };
+}
+
 /** `proxy` is `HOST:PORT`, or undefined to connect to the target directly. */
 function via(proxy: string | undefined): string {
   return proxy ?? "-";
@@ -140,7 +163,10 @@ export function bulk(
   );
 }
 
-/** Opens, uses and closes sessions from `concurrency` clients for `seconds`. */
+/**
+ * Opens, uses and closes sessions from `concurrency` clients for `seconds`;
+ * with `login`, every session logs in with SOCKS5 method 02 first.
+ */
 export function rate(
   loadgen: Loadgen,
   proxy: string | undefined,
@@ -148,18 +174,29 @@ export function rate(
   concurrency: number,
   seconds: number,
   max: number,
+  login?: Login,
 ): Promise<RateResult> {
-  return measure<RateResult>(loadgen, [
-    "rate",
-    via(proxy),
-    target,
-    String(concurrency),
-    String(seconds),
-    String(max),
-  ], (seconds + 30) * 1000);
+  return measure<RateResult>(
+    loadgen,
+    [
+      "rate",
+      via(proxy),
+      target,
+      String(concurrency),
+      String(seconds),
+      String(max),
+    ],
+    (seconds + 30) * 1000,
+    undefined,
+    login,
+  );
 }
 
-/** Times `count` sequential small echoes over one session, optionally pinned to `cpus`. */
+/**
+ * Times `count` sequential small echoes over one session (for at most
+ * `seconds`), optionally pinned to `cpus`; with `login`, the session logs
+ * in with method 02 first.
+ */
 export function latency(
   loadgen: Loadgen,
   proxy: string | undefined,
@@ -167,13 +204,69 @@ export function latency(
   count: number,
   seconds: number,
   cpus?: string,
+  login?: Login,
 ): Promise<LatencyResult> {
   return measure<LatencyResult>(
     loadgen,
     ["latency", via(proxy), target, String(count), String(seconds)],
     (seconds + 30) * 1000,
     cpus,
+    login,
   );
+}
+
+/** Password guessers running in the background. */
+export interface Guessers {
+  /** Stops them and resolves with their counts. */
+  stop(): Promise<GuessResult>;
+}
+
+/**
+ * Starts `clients` threads that guess `login.user`'s password through
+ * `proxy` (wrong passwords only) from the loopback addresses `spread` says
+ * (for `new`, starting with the `first`th), for at most `seconds`; resolves
+ * once they run.
+ */
+export async function startGuessers(
+  loadgen: Loadgen,
+  proxy: string,
+  target: string,
+  login: Login,
+  clients: number,
+  seconds: number,
+  spread: GuessSpread,
+  first = 0,
+): Promise<Guessers> {
+  const args = ["guess", proxy, target, String(clients), String(seconds), spread, String(first)];
+  const child = startChild("loadgen guess", loadgen.binary, args, {
+    logFile: logFor(loadgen, "guess"),
+    stdinPipe: true,
+    captureStdout: true,
+    openFiles: OPEN_FILES,
+    env: authEnv(login),
+  });
+  const deadline = performance.now() + 5000;
+  while (!/^ready$/m.test(child.stdout()) && !child.hasExited() && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  if (!/^ready$/m.test(child.stdout())) {
+    await stopChild(child, 500);
+    throw new Error(`Cannot start the password guessers: loadgen ${args.join(" ")}\n${logTail(child)}`);
+  }
+  return {
+    async stop() {
+      child.process.stdin?.end();
+      // A guess in progress waits for its answer (about 1 s when the password is checked).
+      const timer = setTimeout(() => void stopChild(child, 500), 30_000);
+      const code = await child.exited;
+      clearTimeout(timer);
+      const line = child.stdout().trim().split("\n").pop() ?? "";
+      if (code !== 0 || !line.startsWith("{")) {
+        throw new Error(`Cannot count the guesses: loadgen guess exited with code ${code}\n${line}\n${logTail(child)}`);
+      }
+      return JSON.parse(line) as GuessResult;
+    },
+  };
 }
 
 /** Opens `count` idle relayed sessions and holds them until released (at most `seconds`). */
@@ -211,9 +304,7 @@ export async function hold(
   if (match === null) {
     await stopChild(child, 500);
     throw new Error(
-      `Cannot hold ${count} sessions through ${proxy}: the load generator never got them open\n${
-        logTail(child)
-      }`,
+      `Cannot hold ${count} sessions through ${proxy}: the load generator never got them open\n${logTail(child)}`,
     );
   }
   return { opened: Number(match[1]), failed: Number(match[2]), release };

@@ -4,7 +4,16 @@
  *
  * @module
  */
-import { type BenchResult, type ColumnResult, FIGURES, type FigureSpec } from "./figures.ts";
+import {
+  ACL_FIGURES,
+  AUTH_FIGURES,
+  type BenchResult,
+  type ColumnResult,
+  FIGURES,
+  type FigureSpec,
+  type SectionFigureSpec,
+  type SectionResult,
+} from "./figures.ts";
 
 function formatValue(figure: FigureSpec, value: number | null | undefined): string {
   if (value === null || value === undefined) return "–";
@@ -52,6 +61,66 @@ function table(
   ];
 }
 
+function formatSectionValue(figure: SectionFigureSpec, value: number | null | undefined): string {
+  if (value === null || value === undefined) return "–";
+  return value.toLocaleString("en-US", {
+    minimumFractionDigits: figure.digits,
+    maximumFractionDigits: figure.digits,
+  });
+}
+
+/** A section (authentication or access control) as Markdown: what ran, then figure | median | rounds. */
+function renderSection(
+  title: string,
+  section: SectionResult,
+  figures: readonly SectionFigureSpec[],
+  extra: string[] = [],
+): string[] {
+  const lines = ["", `### ${title}`, "", `${section.server}:`, "", ...section.setup.map((line) => `- ${line}`)];
+  if (section.skipped !== undefined) return [...lines, "", `Skipped: ${section.skipped}.`];
+  lines.push(
+    "",
+    row(["figure", "better", "median", "samples"]),
+    row(["---", "---", "---:", "---"]),
+    ...figures.map((f) =>
+      row([
+        f.label,
+        f.higherIsBetter ? "higher" : "lower",
+        formatSectionValue(f, section.figures[f.key]),
+        (section.samples[f.key] ?? []).map((v) => formatSectionValue(f, v)).join(", "),
+      ])
+    ),
+    ...extra,
+  );
+  if (section.notes.length > 0) lines.push("", "Notes:", "", ...section.notes.map((n) => `- ${n}`));
+  return lines;
+}
+
+/** Ratios of the auth figures that the issue asks for, in words. */
+function authSummary(section: SectionResult): string[] {
+  const f = section.figures;
+  const ratio = (a: number | null | undefined, b: number | null | undefined) =>
+    typeof a === "number" && typeof b === "number" && b > 0 ? `${(a / b).toFixed(2)}×` : "–";
+  return [
+    "",
+    `p99 while guessing ÷ p99 with no guessing: ${
+      ratio(f.echo_p99_guess_new_us, f.echo_p99_quiet_us)
+    } (a new address per guess), ${ratio(f.echo_p99_guess_one_us, f.echo_p99_quiet_us)} (one address).`,
+  ];
+}
+
+/** Whether the checks stay within 10 % of the rate without them. */
+function aclSummary(section: SectionResult): string[] {
+  const verdict = (value: number | null | undefined) =>
+    typeof value !== "number" ? "not measured" : value >= 0.9 ? "within 10 %: yes" : "within 10 %: **no**";
+  return [
+    "",
+    `With the checks, sequential: ${verdict(section.figures.conn_seq_ratio)}; 50 concurrent: ${
+      verdict(section.figures.conn_50_ratio)
+    }.`,
+  ];
+}
+
 /** The Markdown report for `result`. */
 export function renderMarkdown(result: BenchResult): string {
   const columns = result.columns;
@@ -69,10 +138,15 @@ export function renderMarkdown(result: BenchResult): string {
     "",
     `Settings: ${config}.`,
     "",
-    "Medians over the rounds; RSS is one reading per server: idle right after start-up, with sessions after the rounds.",
-    "",
-    ...table(result.config, columns, (f, c) => formatValue(f, c.figures[f.key]), FIGURES),
   ];
+  if (columns.length === 0) lines.pop(); // The sections start with their own blank line.
+  else {
+    lines.push(
+      "Medians over the rounds; RSS is one reading per server: idle right after start-up, with sessions after the rounds.",
+      "",
+      ...table(result.config, columns, (f, c) => formatValue(f, c.figures[f.key]), FIGURES),
+    );
+  }
   if (microsocks !== undefined) {
     lines.push(
       "",
@@ -105,5 +179,11 @@ export function renderMarkdown(result: BenchResult): string {
     ...result.notes,
   ];
   if (notes.length > 0) lines.push("", "Notes:", "", ...notes.map((n) => `- ${n}`));
+  if (result.auth !== null) {
+    lines.push(...renderSection("Authentication", result.auth, AUTH_FIGURES, authSummary(result.auth)));
+  }
+  if (result.acl !== null) {
+    lines.push(...renderSection("Access control", result.acl, ACL_FIGURES, aclSummary(result.acl)));
+  }
   return `${lines.join("\n")}\n`;
 }

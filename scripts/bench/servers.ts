@@ -87,10 +87,43 @@ async function waitForPort(child: Child, port: number): Promise<void> {
 }
 
 /**
- * An srelay server started by `command args -f -i 127.0.0.1:0 -c EMPTY ...extra`:
- * in the foreground, with an empty route table (every destination direct,
- * whatever the machine's default srelay.conf says) and default logging.
+ * Starts srelay as `command -f -i 127.0.0.1:0 -c EMPTY ...extra`: in the
+ * foreground, with an empty route table (every destination direct, whatever
+ * the machine's default srelay.conf says) and default logging, to
+ * `WORKDIR/ID.log`. Resolves once it listens.
  */
+export async function startSrelay(
+  context: ServerContext,
+  id: string,
+  label: string,
+  command: readonly string[],
+  extra: readonly string[] = [],
+): Promise<RunningServer> {
+  const [file, ...args] = command;
+  const routes = join(context.workDir, "srelay.conf");
+  writeFileSync(routes, "");
+  const child = startChild(label, file ?? "", [
+    ...args,
+    "-f",
+    "-i",
+    "127.0.0.1:0",
+    "-c",
+    routes,
+    ...extra,
+  ], {
+    cwd: context.root,
+    logFile: join(context.workDir, `${id}.log`),
+    openFiles: SERVER_OPEN_FILES,
+  });
+  const match = await waitForLog(child, /listening on (\S+)/, START_TIMEOUT_MS);
+  const address = match[1] ?? "";
+  if (!/^127\.0\.0\.1:\d+$/.test(address)) {
+    throw new Error(`Cannot use ${label}: it listens on ${address}, not on 127.0.0.1`);
+  }
+  return { address, child };
+}
+
+/** An srelay column: `startSrelay` with `command(context)`. */
 function srelay(
   id: string,
   label: string,
@@ -101,32 +134,8 @@ function srelay(
   return {
     id,
     label,
-    unavailable: (context) =>
-      existsSync(needs(context)) ? undefined : `${needs(context)} does not exist`,
-    async start(context) {
-      const [file, ...args] = command(context);
-      const routes = join(context.workDir, "srelay.conf");
-      writeFileSync(routes, "");
-      const child = startChild(label, file ?? "", [
-        ...args,
-        "-f",
-        "-i",
-        "127.0.0.1:0",
-        "-c",
-        routes,
-        ...extra,
-      ], {
-        cwd: context.root,
-        logFile: join(context.workDir, `${id}.log`),
-        openFiles: SERVER_OPEN_FILES,
-      });
-      const match = await waitForLog(child, /listening on (\S+)/, START_TIMEOUT_MS);
-      const address = match[1] ?? "";
-      if (!/^127\.0\.0\.1:\d+$/.test(address)) {
-        throw new Error(`Cannot use ${label}: it listens on ${address}, not on 127.0.0.1`);
-      }
-      return { address, child };
-    },
+    unavailable: (context) => existsSync(needs(context)) ? undefined : `${needs(context)} does not exist`,
+    start: (context) => startSrelay(context, id, label, command(context), extra),
   };
 }
 
@@ -134,9 +143,7 @@ const microsocks: ServerSpec = {
   id: "microsocks",
   label: "microsocks",
   unavailable: () =>
-    findCommand("microsocks") === undefined
-      ? "microsocks is not installed (apt-get install microsocks)"
-      : undefined,
+    findCommand("microsocks") === undefined ? "microsocks is not installed (apt-get install microsocks)" : undefined,
   async start() {
     const port = await freePort();
     const child = startChild("microsocks", findCommand("microsocks") ?? "microsocks", [
@@ -157,9 +164,7 @@ const dante: ServerSpec = {
   id: "dante",
   label: "Dante",
   unavailable: () =>
-    findCommand("danted") === undefined
-      ? "danted is not installed (apt-get install dante-server)"
-      : undefined,
+    findCommand("danted") === undefined ? "danted is not installed (apt-get install dante-server)" : undefined,
   async start(context) {
     const port = await freePort();
     const config = join(context.workDir, "danted.conf");
