@@ -6,8 +6,8 @@
  */
 export { run } from "./src/main.ts";
 export type { Platform } from "./src/platform.ts";
-export { SocksServer, type ServerOptions } from "./src/server/server.ts";
-export type { Router, RouteChoice, RouteRequest } from "./src/server/router.ts";
+export { type ServerOptions, SocksServer } from "./src/server/server.ts";
+export type { RouteChoice, Router, RouteRequest } from "./src/server/router.ts";
 export type { ServerScope, SessionSettings } from "./src/server/session_context.ts";
 export type { Policy } from "./src/policy/policy.ts";
 export type { AdmitDecision, Admitter, ClientInfo } from "./src/server/admit.ts";

@@ -76,9 +76,7 @@ function parseOptions(args: readonly string[]): BuildOptions {
       const value = arg === "--runtime" ? args[++i] : arg.slice("--runtime=".length);
       if (value !== "bun" && value !== "deno") {
         throw new Error(
-          `Cannot parse options: --runtime must be bun or deno, not ${
-            value ?? "nothing"
-          }\n${USAGE}`,
+          `Cannot parse options: --runtime must be bun or deno, not ${value ?? "nothing"}\n${USAGE}`,
         );
       }
       runtime = value;

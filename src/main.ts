@@ -147,7 +147,14 @@ async function serve(
     return signals.exited;
   }
   reportListening(lines, server, role, report);
-  logStarted(logger, server, options, role, { platform: platform.name, io: runtimes.main.name }, composition.blockInternal);
+  logStarted(
+    logger,
+    server,
+    options,
+    role,
+    { platform: platform.name, io: runtimes.main.name },
+    composition.blockInternal,
+  );
   if (ownsPidFile) writePidFile(options.pidFile, logger);
   if (role.reportsToParent) report(READY_LINE);
   return await signals.exited;

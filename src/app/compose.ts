@@ -66,7 +66,9 @@ export function compose(
     handshakeTimeoutMs: options.handshakeTimeoutMs,
     auth,
     blockInternal,
-    ...(options.reverseLookup ? { clientName: verifiedClientName(createReverseLookup(), (name) => resolver.resolve(name)) } : {}),
+    ...(options.reverseLookup
+      ? { clientName: verifiedClientName(createReverseLookup(), (name) => resolver.resolve(name)) }
+      : {}),
   };
   let built = buildPolicy(files, deps);
   const server = new SocksServer({

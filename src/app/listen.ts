@@ -12,7 +12,7 @@ import type { ProcessRole } from "../cli/process_role.ts";
 import { boundLine } from "../cli/ready_child.ts";
 import { ipFamily } from "../net/address.ts";
 import type { Resolver } from "../runtime/resolver.ts";
-import { NetError, type NetAddress } from "../runtime/types.ts";
+import { type NetAddress, NetError } from "../runtime/types.ts";
 import type { SocksServer } from "../server/server.ts";
 import { formatAddress } from "../server/session_context.ts";
 import { VERSION } from "../version.ts";

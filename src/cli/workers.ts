@@ -92,7 +92,9 @@ export async function superviseWorkers(
   }
   logger.info("{count} workers share {listen}: PIDs {pids}", {
     count,
-    listen: first.bound.map(({ host, port }) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`)).join(" "),
+    listen: first.bound.map(({ host, port }) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`)).join(
+      " ",
+    ),
     pids: [...workers.values()].map((child) => child.pid).join(", "),
   });
   return { lines: first.lines, stopped };

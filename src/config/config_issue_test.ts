@@ -4,7 +4,10 @@ import { type ConfigIssue, formatIssue } from "./config_issue.ts";
 
 describe("formatIssue", () => {
   const cases: Array<[ConfigIssue, string]> = [
-    [{ file: "srelay.conf", line: 12, severity: "error", message: "invalid port 'x'" }, "srelay.conf:12: invalid port 'x'"],
+    [
+      { file: "srelay.conf", line: 12, severity: "error", message: "invalid port 'x'" },
+      "srelay.conf:12: invalid port 'x'",
+    ],
     [
       { file: "/etc/srelay.conf", line: 3, severity: "warning", message: "port 'anything' is read as 'any'" },
       "/etc/srelay.conf:3: warning: port 'anything' is read as 'any'",

@@ -39,7 +39,10 @@ describe("splitConfigLine", () => {
     [",#comma first", null],
     ["a b", { first: "a", rest: [{ text: "b", after: null }] }],
     ["a;b c", { first: "a;b", rest: [{ text: "c", after: null }] }],
-    ["a,b;c#d", { first: "a", rest: [{ text: "b", after: null }, { text: "c", after: ";" }, { text: "d", after: "#" }] }],
+    ["a,b;c#d", {
+      first: "a",
+      rest: [{ text: "b", after: null }, { text: "c", after: ";" }, { text: "d", after: "#" }],
+    }],
     ["a b # c\r", { first: "a", rest: [{ text: "b", after: null }, { text: "c", after: "#" }] }],
     ["a b #", { first: "a", rest: [{ text: "b", after: null }] }],
   ];
@@ -308,7 +311,10 @@ describe("parseSrelayConf next hops", () => {
   const errors: Array<[string, string[]]> = [
     ["A B", ["hop 'A' needs a port: only the last hop may omit it"]],
     ["A 10.0.0.1 1080", ["hop 'A' needs a port: only the last hop may omit it"]],
-    ["A B C 1080", ["hop 'A' needs a port: only the last hop may omit it", "hop 'B' needs a port: only the last hop may omit it"]],
+    ["A B C 1080", [
+      "hop 'A' needs a port: only the last hop may omit it",
+      "hop 'B' needs a port: only the last hop may omit it",
+    ]],
     ["A 0", ["invalid port '0' for hop 'A': must be 1-65535"]],
     ["A 65536", ["invalid port '65536' for hop 'A': must be 1-65535"]],
     ["A 80x", ["invalid port '80x' for hop 'A': must be 1-65535"]],
@@ -319,7 +325,11 @@ describe("parseSrelayConf next hops", () => {
     ["proxy:1080", ["invalid next-hop host 'proxy:1080': write the port as a separate field, and IPv6 as [address]"]],
     [
       "A B 1.2.3",
-      ["hop 'A' needs a port: only the last hop may omit it", "hop 'B' needs a port: only the last hop may omit it", "invalid IPv4 address '1.2.3' for next hop"],
+      [
+        "hop 'A' needs a port: only the last hop may omit it",
+        "hop 'B' needs a port: only the last hop may omit it",
+        "invalid IPv4 address '1.2.3' for next hop",
+      ],
     ],
   ];
   for (const [hops, messages] of errors) {

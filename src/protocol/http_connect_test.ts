@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import {
-  decodeHttpConnectResponse,
-  encodeHttpConnectRequest,
-  type HttpConnectResponse,
-} from "./http_connect.ts";
+import { decodeHttpConnectResponse, encodeHttpConnectRequest, type HttpConnectResponse } from "./http_connect.ts";
 import type { Target } from "./target.ts";
 import { CAPTURED_HTTP_CONNECT_RESPONSES } from "../../tests/vectors/captured.ts";
 import {

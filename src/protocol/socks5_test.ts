@@ -20,10 +20,7 @@ import {
   type Socks5Request,
 } from "./socks5.ts";
 import { targetArbitrary } from "../../tests/vectors/arbitraries.ts";
-import {
-  CAPTURED_SOCKS5_GREETINGS,
-  CAPTURED_SOCKS5_REQUESTS,
-} from "../../tests/vectors/captured.ts";
+import { CAPTURED_SOCKS5_GREETINGS, CAPTURED_SOCKS5_REQUESTS } from "../../tests/vectors/captured.ts";
 import {
   assertHex,
   assertNeedsEveryPrefix,

@@ -2,11 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { ProtocolError, type ProtocolErrorReply } from "./decoded.ts";
-import {
-  decodeSocks5UdpDatagram,
-  encodeSocks5UdpDatagram,
-  type Socks5UdpDatagram,
-} from "./socks5_udp.ts";
+import { decodeSocks5UdpDatagram, encodeSocks5UdpDatagram, type Socks5UdpDatagram } from "./socks5_udp.ts";
 import { targetArbitrary } from "../../tests/vectors/arbitraries.ts";
 import { assertHex, fromHex } from "../../tests/vectors/codec_check.ts";
 

@@ -12,7 +12,5 @@ export type Target =
 
 /** Formats a target as `host:port`, bracketing IPv6 (`[::1]:80`). */
 export function formatTarget(target: Target): string {
-  return target.kind === "ipv6"
-    ? `[${target.host}]:${target.port}`
-    : `${target.host}:${target.port}`;
+  return target.kind === "ipv6" ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
 }

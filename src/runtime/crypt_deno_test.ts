@@ -27,63 +27,65 @@ function vectors(): Array<[string, string]> {
 
 // Registered only under Deno: the other runtime cannot load this adapter. A missing
 // libcrypt.so.1 fails the test: host accounts need it.
-if (onDeno) describe("loadDenoCrypt()", () => {
-  test("computes every scheme of the host's libcrypt like other tools do", async () => {
-    const crypt = await loadDenoCrypt();
-    for (const [name, hash] of vectors()) {
-      assert.equal(await crypt("s3cret", hash), hash, name);
-      assert.notEqual(await crypt("s3creT", hash), hash, name);
-    }
-  });
+if (onDeno) {
+  describe("loadDenoCrypt()", () => {
+    test("computes every scheme of the host's libcrypt like other tools do", async () => {
+      const crypt = await loadDenoCrypt();
+      for (const [name, hash] of vectors()) {
+        assert.equal(await crypt("s3cret", hash), hash, name);
+        assert.notEqual(await crypt("s3creT", hash), hash, name);
+      }
+    });
 
-  test("returns null for a setting libcrypt refuses", async () => {
-    const crypt = await loadDenoCrypt();
-    assert.equal(await crypt("pw", "$9$nonsense$"), null);
-    assert.equal(await crypt("pw", "$2b$99$abcdefghijklmnopqrstuu"), null);
-  });
+    test("returns null for a setting libcrypt refuses", async () => {
+      const crypt = await loadDenoCrypt();
+      assert.equal(await crypt("pw", "$9$nonsense$"), null);
+      assert.equal(await crypt("pw", "$2b$99$abcdefghijklmnopqrstuu"), null);
+    });
 
-  test("calls in parallel each get their own answer", async () => {
-    const crypt = await loadDenoCrypt();
-    const hash = tool("openssl", ["passwd", "-6", "-salt", "parallel", "s3cret"]);
-    const passwords = Array.from({ length: 16 }, (_, i) => (i % 3 === 0 ? "s3cret" : `other${i}`));
-    const results = await Promise.all(passwords.map((password) => crypt(password, hash)));
-    results.forEach((result, i) => assert.equal(result === hash, passwords[i] === "s3cret", `call ${i}`));
-  });
+    test("calls in parallel each get their own answer", async () => {
+      const crypt = await loadDenoCrypt();
+      const hash = tool("openssl", ["passwd", "-6", "-salt", "parallel", "s3cret"]);
+      const passwords = Array.from({ length: 16 }, (_, i) => (i % 3 === 0 ? "s3cret" : `other${i}`));
+      const results = await Promise.all(passwords.map((password) => crypt(password, hash)));
+      results.forEach((result, i) => assert.equal(result === hash, passwords[i] === "s3cret", `call ${i}`));
+    });
 
-  test("runs off the event loop (nonblocking FFI)", async () => {
-    const crypt = await loadDenoCrypt();
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 5);
-    const started = performance.now();
-    try {
-      await crypt("s3cret", "$2b$12$abcdefghijklmnopqrstuu"); // about 0.2 s in libcrypt
-    } finally {
-      clearInterval(timer);
-    }
-    const elapsed = performance.now() - started;
-    assert.ok(ticks >= Math.min(5, elapsed / 20), `${ticks} timer ticks in ${elapsed.toFixed(0)} ms`);
-  });
+    test("runs off the event loop (nonblocking FFI)", async () => {
+      const crypt = await loadDenoCrypt();
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      const started = performance.now();
+      try {
+        await crypt("s3cret", "$2b$12$abcdefghijklmnopqrstuu"); // about 0.2 s in libcrypt
+      } finally {
+        clearInterval(timer);
+      }
+      const elapsed = performance.now() - started;
+      assert.ok(ticks >= Math.min(5, elapsed / 20), `${ticks} timer ticks in ${elapsed.toFixed(0)} ms`);
+    });
 
-  test("fails with a clear error when there is no libcrypt", async () => {
-    await assert.rejects(loadDenoCrypt(["/nonexistent/libcrypt.so.1"]), /no usable libcrypt .*use -U FILE/);
-    await assert.rejects(loadDenoCrypt([]), /libcrypt\.so\.1 not found/);
-  });
+    test("fails with a clear error when there is no libcrypt", async () => {
+      await assert.rejects(loadDenoCrypt(["/nonexistent/libcrypt.so.1"]), /no usable libcrypt .*use -U FILE/);
+      await assert.rejects(loadDenoCrypt([]), /libcrypt\.so\.1 not found/);
+    });
 
-  test("fails with a clear error without --allow-ffi", () => {
-    const dir = mkdtempSync(join(tmpdir(), "srelay-crypt-"));
-    try {
-      const script = join(dir, "probe.ts");
-      const module = new URL("./crypt_deno.ts", import.meta.url).href;
-      writeFileSync(
-        script,
-        `import { loadDenoCrypt } from ${JSON.stringify(module)};\n` +
-          `loadDenoCrypt().then(() => console.log("loaded"), (error) => console.log(error.message));\n`,
-      );
-      const deno = (globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath();
-      const output = tool(deno, ["run", "--no-config", "--allow-read", script]);
-      assert.match(output, /^Cannot use the host's accounts: Deno needs --allow-ffi to call crypt\(3\) in libcrypt/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    test("fails with a clear error without --allow-ffi", () => {
+      const dir = mkdtempSync(join(tmpdir(), "srelay-crypt-"));
+      try {
+        const script = join(dir, "probe.ts");
+        const module = new URL("./crypt_deno.ts", import.meta.url).href;
+        writeFileSync(
+          script,
+          `import { loadDenoCrypt } from ${JSON.stringify(module)};\n` +
+            `loadDenoCrypt().then(() => console.log("loaded"), (error) => console.log(error.message));\n`,
+        );
+        const deno = (globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath();
+        const output = tool(deno, ["run", "--no-config", "--allow-read", script]);
+        assert.match(output, /^Cannot use the host's accounts: Deno needs --allow-ffi to call crypt\(3\) in libcrypt/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
-});
+}

@@ -14,7 +14,7 @@ import { serveConnect } from "./connect.ts";
 import type { Handshake } from "./handshake.ts";
 import type { Identity } from "./negotiate.ts";
 import { Refusal } from "./refusal.ts";
-import { COMMAND_TAG, type Command, type SessionRequest } from "./request.ts";
+import { type Command, COMMAND_TAG, type SessionRequest } from "./request.ts";
 import type { SessionContext } from "./session_context.ts";
 import { serveUdpAssociate } from "./udp_associate.ts";
 

@@ -40,7 +40,10 @@ export class Handshake {
    * Reads one message. When the bytes are malformed, `replyFor(error)` (if
    * given) is sent to the client before the `ProtocolError` is rethrown.
    */
-  async read<T>(decode: (bytes: Uint8Array) => Decoded<T>, replyFor?: (error: ProtocolError) => Uint8Array): Promise<T> {
+  async read<T>(
+    decode: (bytes: Uint8Array) => Decoded<T>,
+    replyFor?: (error: ProtocolError) => Uint8Array,
+  ): Promise<T> {
     try {
       return await this.inbox.read(decode, this.#deadline.signal);
     } catch (error) {

@@ -8,7 +8,7 @@
  * @module
  */
 import { ProtocolError } from "../protocol/decoded.ts";
-import { type FailureReason, failureForNetError } from "../protocol/reply.ts";
+import { failureForNetError, type FailureReason } from "../protocol/reply.ts";
 import { NetError } from "../runtime/types.ts";
 import { HopError } from "../upstream/hop_error.ts";
 

@@ -195,7 +195,10 @@ describe("createChainDialer()", () => {
   });
 
   test("a nearest hop whose name does not resolve is host_unreachable", async () => {
-    const dialer = createChainDialer({ direct, hops: [{ host: "no-such-hop.invalid", port: 1080, protocol: "socks" }] });
+    const dialer = createChainDialer({
+      direct,
+      hops: [{ host: "no-such-hop.invalid", port: 1080, protocol: "socks" }],
+    });
     await assert.rejects(dialer.dial(echoTarget(), context()), (error: unknown) => {
       assert.ok(error instanceof HopError);
       assert.equal(error.hop, "no-such-hop.invalid:1080");
@@ -287,7 +290,10 @@ describe("createChainDialer()", () => {
     const scripted: Dialer = {
       dial: () => Promise.resolve({ connection: ours, rest: new Uint8Array(0), bound: echoTarget() }),
     };
-    const dialer = createChainDialer({ direct: scripted, hops: [{ host: "192.0.2.9", port: 1080, protocol: "socks5" }] });
+    const dialer = createChainDialer({
+      direct: scripted,
+      hops: [{ host: "192.0.2.9", port: 1080, protocol: "socks5" }],
+    });
     const result = await dialer.dial(echoTarget(), context());
     assert.deepEqual(result.bound, { kind: "ipv4", host: "192.0.2.1", port: 8080 });
     assert.equal(text(result.rest), "bye");

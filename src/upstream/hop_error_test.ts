@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import { ProtocolError } from "../protocol/decoded.ts";
 import { NetError, type NetErrorCode } from "../runtime/types.ts";
 import { failureForNetError } from "../protocol/reply.ts";
-import { HopError, hopDialError, hopHandshakeError } from "./hop_error.ts";
+import { hopDialError, HopError, hopHandshakeError } from "./hop_error.ts";
 
 const hop = { name: "fw:1080", protocol: "socks5" };
 
@@ -47,7 +47,10 @@ describe("hopHandshakeError()", () => {
   test("maps garbage to general_failure", () => {
     const error = hopHandshakeError(hop, "the SOCKS5 greeting", new ProtocolError("bad version"));
     assert.equal(error.reason, "general_failure");
-    assert.equal(error.message, "Next hop fw:1080 (socks5) sent a malformed answer to the SOCKS5 greeting: bad version");
+    assert.equal(
+      error.message,
+      "Next hop fw:1080 (socks5) sent a malformed answer to the SOCKS5 greeting: bad version",
+    );
   });
 
   test("maps a timeout to ttl_expired", () => {

@@ -71,15 +71,24 @@ describe("microsocks as a SOCKS5 hop", { skip: NO_MICROSOCKS }, () => {
   test("connects to an IP target and to a name it resolves itself", async () => {
     await withPeer(startMicrosocksHop(false), async (peer) => {
       const connector = socks5Connector({ hop: hopName(peer) });
-      assert.equal(await roundTrip(await runConnector(runtime, peer, connector, echoByIp())), "ping through a real hop");
-      assert.equal(await roundTrip(await runConnector(runtime, peer, connector, echoByName())), "ping through a real hop");
+      assert.equal(
+        await roundTrip(await runConnector(runtime, peer, connector, echoByIp())),
+        "ping through a real hop",
+      );
+      assert.equal(
+        await roundTrip(await runConnector(runtime, peer, connector, echoByName())),
+        "ping through a real hop",
+      );
     });
   });
 
   test("a /S hop is spoken to with SOCKS5 through the chain dialer", async () => {
     await withPeer(startMicrosocksHop(false), async (peer) => {
       const dialer = createChainDialer({ direct, hops: [hopOf(peer, "socks")] });
-      assert.equal(await roundTrip(await dialer.dial(echoByIp(), { signal: AbortSignal.timeout(5000) })), "ping through a real hop");
+      assert.equal(
+        await roundTrip(await dialer.dial(echoByIp(), { signal: AbortSignal.timeout(5000) })),
+        "ping through a real hop",
+      );
     });
   });
 
@@ -88,7 +97,8 @@ describe("microsocks as a SOCKS5 hop", { skip: NO_MICROSOCKS }, () => {
     await withPeer(startMicrosocksHop(false), async (peer) => {
       await assert.rejects(
         runConnector(runtime, peer, socks5Connector({ hop: hopName(peer) }), { kind: "ipv4", host: HOST, port }),
-        (error: unknown) => error instanceof HopError && error.reason === "connection_refused" && error.hop === hopName(peer),
+        (error: unknown) =>
+          error instanceof HopError && error.reason === "connection_refused" && error.hop === hopName(peer),
       );
     });
   });
@@ -96,7 +106,10 @@ describe("microsocks as a SOCKS5 hop", { skip: NO_MICROSOCKS }, () => {
   test("username/password authentication succeeds with the right credentials", async () => {
     await withPeer(startMicrosocksHop(true), async (peer) => {
       const connector = socks5Connector({ hop: hopName(peer), credentials: () => credentials });
-      assert.equal(await roundTrip(await runConnector(runtime, peer, connector, echoByIp())), "ping through a real hop");
+      assert.equal(
+        await roundTrip(await runConnector(runtime, peer, connector, echoByIp())),
+        "ping through a real hop",
+      );
     });
   });
 
@@ -142,7 +155,8 @@ describe("Dante as a SOCKS5 and SOCKS4 hop", { skip: NO_DANTE }, () => {
     await withPeer(startDante, async (peer) => {
       await assert.rejects(
         runConnector(runtime, peer, socks5Connector({ hop: hopName(peer) }), { kind: "ipv4", host: HOST, port }),
-        (error: unknown) => error instanceof HopError && error.reason === "connection_refused" && error.hop === hopName(peer),
+        (error: unknown) =>
+          error instanceof HopError && error.reason === "connection_refused" && error.hop === hopName(peer),
       );
     });
   });
@@ -162,7 +176,8 @@ describe("tinyproxy as an HTTP CONNECT hop", { skip: NO_TINYPROXY }, () => {
     await withPeer(startTinyproxyHop(false), async (peer) => {
       await assert.rejects(
         runConnector(runtime, peer, httpConnector({ hop: hopName(peer) }), { kind: "ipv4", host: HOST, port }),
-        (error: unknown) => error instanceof HopError && error.reason === "not_allowed" && /HTTP 403/.test(error.message),
+        (error: unknown) =>
+          error instanceof HopError && error.reason === "not_allowed" && /HTTP 403/.test(error.message),
       );
     });
   });
@@ -170,7 +185,10 @@ describe("tinyproxy as an HTTP CONNECT hop", { skip: NO_TINYPROXY }, () => {
   test("Basic auth: works with credentials, 407 without", async () => {
     await withPeer(startTinyproxyHop(true), async (peer) => {
       const withCredentials = httpConnector({ hop: hopName(peer), credentials: () => credentials });
-      assert.equal(await roundTrip(await runConnector(runtime, peer, withCredentials, echoByIp())), "ping through a real hop");
+      assert.equal(
+        await roundTrip(await runConnector(runtime, peer, withCredentials, echoByIp())),
+        "ping through a real hop",
+      );
       await assert.rejects(
         runConnector(runtime, peer, httpConnector({ hop: hopName(peer) }), echoByIp()),
         (error: unknown) =>

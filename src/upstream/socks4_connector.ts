@@ -37,9 +37,7 @@ const COMMAND_NAME: Record<Socks4Command, string> = {
 
 /** What a SOCKS4 CD other than 90 stands for: identd trouble is an authorisation failure. */
 function failureForSocks4Code(code: number): FailureReason {
-  return code === SOCKS4_REPLY.NO_IDENTD || code === SOCKS4_REPLY.IDENTD_MISMATCH
-    ? "not_allowed"
-    : "general_failure";
+  return code === SOCKS4_REPLY.NO_IDENTD || code === SOCKS4_REPLY.IDENTD_MISMATCH ? "not_allowed" : "general_failure";
 }
 
 const CODE_TEXT: Record<number, string> = {

@@ -4,7 +4,12 @@ import type { Target } from "../protocol/target.ts";
 import { nodeRuntime } from "../runtime/node.ts";
 import { text, utf8 } from "../../tests/helpers/connection_io.ts";
 import { roundTrip, runConnector, withStartedHop } from "../../tests/helpers/connector_harness.ts";
-import { type FakeServer, type Socks4HopOptions, startEchoServer, startSocks4Hop } from "../../tests/helpers/fake_hops.ts";
+import {
+  type FakeServer,
+  type Socks4HopOptions,
+  startEchoServer,
+  startSocks4Hop,
+} from "../../tests/helpers/fake_hops.ts";
 import { HopError } from "./hop_error.ts";
 import { socks4Connector } from "./socks4_connector.ts";
 
@@ -75,7 +80,10 @@ describe("socks4Connector()", () => {
           assert.ok(error instanceof HopError);
           assert.equal(error.hop, `127.0.0.1:${hop.port}`);
           assert.equal(error.reason, "address_type_not_supported");
-          assert.match(error.message, /cannot be asked for \[2001:db8::1\]:22: SOCKS4 carries IPv4 addresses and names only/);
+          assert.match(
+            error.message,
+            /cannot be asked for \[2001:db8::1\]:22: SOCKS4 carries IPv4 addresses and names only/,
+          );
           return true;
         },
       );

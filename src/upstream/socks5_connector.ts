@@ -102,8 +102,12 @@ export function socks5Connector(options: Socks5ConnectorOptions): Connector {
         label.name,
         "not_allowed",
         credentials === null
-          ? `${describeHop(label)} accepts none of the offered authentication methods: it needs credentials (add it to srelay.passwd)`
-          : `${describeHop(label)} accepts none of the offered authentication methods (no authentication, username/password)`,
+          ? `${
+            describeHop(label)
+          } accepts none of the offered authentication methods: it needs credentials (add it to srelay.passwd)`
+          : `${
+            describeHop(label)
+          } accepts none of the offered authentication methods (no authentication, username/password)`,
       );
     }
     if (method !== SOCKS5_METHOD.USERNAME_PASSWORD || credentials === null) {
@@ -111,7 +115,9 @@ export function socks5Connector(options: Socks5ConnectorOptions): Connector {
         label.name,
         method === SOCKS5_METHOD.USERNAME_PASSWORD ? "not_allowed" : "general_failure",
         method === SOCKS5_METHOD.USERNAME_PASSWORD
-          ? `${describeHop(label)} asks for username/password authentication: it needs credentials (add it to srelay.passwd)`
+          ? `${
+            describeHop(label)
+          } asks for username/password authentication: it needs credentials (add it to srelay.passwd)`
           : `${describeHop(label)} chose authentication method 0x${
             method.toString(16).padStart(2, "0")
           }, which was not offered`,

@@ -5,7 +5,12 @@ import type { Target } from "../protocol/target.ts";
 import { nodeRuntime } from "../runtime/node.ts";
 import { text, utf8 } from "../../tests/helpers/connection_io.ts";
 import { roundTrip, runConnector, withStartedHop } from "../../tests/helpers/connector_harness.ts";
-import { type FakeServer, type Socks5HopOptions, startEchoServer, startSocks5Hop } from "../../tests/helpers/fake_hops.ts";
+import {
+  type FakeServer,
+  type Socks5HopOptions,
+  startEchoServer,
+  startSocks5Hop,
+} from "../../tests/helpers/fake_hops.ts";
 import { HopError } from "./hop_error.ts";
 import { NotSocks5Error, socks5Connector } from "./socks5_connector.ts";
 

@@ -11,12 +11,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCommand } from "../helpers/run_command.ts";
-import {
-  serverCommand,
-  type ServerMode,
-  serverModes,
-  startServer,
-} from "../helpers/srelay_process.ts";
+import { serverCommand, type ServerMode, serverModes, startServer } from "../helpers/srelay_process.ts";
 
 /** The compiled-in default route table (src/cli/options.ts). */
 const DEFAULT_CONFIG = "/usr/local/etc/srelay.conf";

@@ -58,7 +58,32 @@ for (const { mode, skip } of serverModes()) {
     test("-h prints every option and exits 0", { skip }, async () => {
       const result = await run(["-h"]);
       assert.equal(result.code, 0);
-      for (const option of ["-c FILE", "-i ADDR", "-m NUM", "-o MINUTES", "-p FILE", "-u FILE", "-a ORDER", "-U FILE", "-w", "--rules FILE", "-f", "-r", "-s", "-t", "-b", "-g", "-v, -V", "-h, -?", "--workers", "--check-config", "--log-format", "SIGHUP"]) {
+      for (
+        const option of [
+          "-c FILE",
+          "-i ADDR",
+          "-m NUM",
+          "-o MINUTES",
+          "-p FILE",
+          "-u FILE",
+          "-a ORDER",
+          "-U FILE",
+          "-w",
+          "--rules FILE",
+          "-f",
+          "-r",
+          "-s",
+          "-t",
+          "-b",
+          "-g",
+          "-v, -V",
+          "-h, -?",
+          "--workers",
+          "--check-config",
+          "--log-format",
+          "SIGHUP",
+        ]
+      ) {
         assert.ok(result.stdout.includes(option), `help mentions ${option}`);
       }
     });
@@ -90,7 +115,9 @@ for (const { mode, skip } of serverModes()) {
       assert.match(result.stderr, /cannot listen: .*127\.0\.0\.1:\d+.*(in use|address_in_use)/i);
     });
 
-    test("without -f it detaches, prints the child's PID and keeps serving; -p writes and removes the PID file", { skip }, async () => {
+    test("without -f it detaches, prints the child's PID and keeps serving; -p writes and removes the PID file", {
+      skip,
+    }, async () => {
       const pidFile = join(dir, `srelay-${mode}.pid`);
       const result = await run(["-i", "127.0.0.1:0", "-p", pidFile, "--log-file", join(dir, `${mode}.log`)]);
       assert.equal(result.code, 0, result.stderr + result.stdout);
@@ -169,7 +196,9 @@ for (const { mode, skip } of serverModes()) {
         await client.read(12);
         client.socket.end("done talking");
         assert.equal(await client.closedWithin(5000), true, "closed ~0.3 s after the half-close");
-        await server.waitForOutput(/5-CON 127\.0\.0\.1:\d+ direct bound=\S+ up=12 down=0 time=[\d.]+s fin_wait_timeout/);
+        await server.waitForOutput(
+          /5-CON 127\.0\.0\.1:\d+ direct bound=\S+ up=12 down=0 time=[\d.]+s fin_wait_timeout/,
+        );
       } finally {
         await server.stop();
         silent.close();
@@ -250,7 +279,10 @@ for (const { mode, skip } of serverModes()) {
         client.send([...socks5ConnectBytes("127.0.0.1", echo.port), 0x41]);
         await client.read(13);
         client.close();
-        const seen = await waitUntil(() => messages.some((m) => / srelay\[\d+\]: .*5-CON 127\.0\.0\.1:\d+ direct bound=/.test(m)), 5000);
+        const seen = await waitUntil(
+          () => messages.some((m) => / srelay\[\d+\]: .*5-CON 127\.0\.0\.1:\d+ direct bound=/.test(m)),
+          5000,
+        );
         assert.equal(seen, true, `syslog datagrams: ${messages.join("\n")}`);
         assert.ok(
           messages.some((m) => /^<30>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ srelay\[\d+\]: /.test(m)),

@@ -12,13 +12,7 @@ import { needs } from "../helpers/peers.ts";
 import { runCommand } from "../helpers/run_command.ts";
 import { openClient, socks5ConnectBytes } from "../helpers/socks_client.ts";
 import { type RunningServer, serverModes, startServer } from "../helpers/srelay_process.ts";
-import {
-  patternBytes,
-  sha256,
-  startDrainServer,
-  startHttpServer,
-  type TestServer,
-} from "../helpers/targets.ts";
+import { patternBytes, sha256, startDrainServer, startHttpServer, type TestServer } from "../helpers/targets.ts";
 
 const CURL = needs("curl");
 const NCAT = needs("ncat");
@@ -55,13 +49,41 @@ for (const { mode, skip } of serverModes()) {
     });
 
     const curlCases: Array<[string, () => string[], string]> = [
-      ["--socks5 to an IPv4 target", () => ["--socks5", proxy4(), `http://127.0.0.1:${http4.port}/a`], "hello from 127.0.0.1 /a"],
-      ["--socks5-hostname with a name resolving to ::1 and 127.0.0.1", () => ["--socks5-hostname", proxy4(), `http://localhost:${http4.port}/b`], "hello from 127.0.0.1 /b"],
-      ["--socks4 to an IPv4 target", () => ["--socks4", proxy4(), `http://127.0.0.1:${http4.port}/c`], "hello from 127.0.0.1 /c"],
-      ["--socks4a with a host name", () => ["--socks4a", proxy4(), `http://localhost:${http4.port}/d`], "hello from 127.0.0.1 /d"],
-      ["--socks5 over IPv6 to an IPv6 target", () => ["--socks5", proxy6(), `http://[::1]:${http6.port}/e`], "hello from ::1 /e"],
-      ["IPv4 client to an IPv6 target (gateway)", () => ["--socks5", proxy4(), `http://[::1]:${http6.port}/f`], "hello from ::1 /f"],
-      ["IPv6 client to an IPv4 target (gateway)", () => ["--socks5-hostname", proxy6(), `http://127.0.0.1:${http4.port}/g`], "hello from 127.0.0.1 /g"],
+      [
+        "--socks5 to an IPv4 target",
+        () => ["--socks5", proxy4(), `http://127.0.0.1:${http4.port}/a`],
+        "hello from 127.0.0.1 /a",
+      ],
+      [
+        "--socks5-hostname with a name resolving to ::1 and 127.0.0.1",
+        () => ["--socks5-hostname", proxy4(), `http://localhost:${http4.port}/b`],
+        "hello from 127.0.0.1 /b",
+      ],
+      [
+        "--socks4 to an IPv4 target",
+        () => ["--socks4", proxy4(), `http://127.0.0.1:${http4.port}/c`],
+        "hello from 127.0.0.1 /c",
+      ],
+      [
+        "--socks4a with a host name",
+        () => ["--socks4a", proxy4(), `http://localhost:${http4.port}/d`],
+        "hello from 127.0.0.1 /d",
+      ],
+      [
+        "--socks5 over IPv6 to an IPv6 target",
+        () => ["--socks5", proxy6(), `http://[::1]:${http6.port}/e`],
+        "hello from ::1 /e",
+      ],
+      [
+        "IPv4 client to an IPv6 target (gateway)",
+        () => ["--socks5", proxy4(), `http://[::1]:${http6.port}/f`],
+        "hello from ::1 /f",
+      ],
+      [
+        "IPv6 client to an IPv4 target (gateway)",
+        () => ["--socks5-hostname", proxy6(), `http://127.0.0.1:${http4.port}/g`],
+        "hello from 127.0.0.1 /g",
+      ],
     ];
     for (const [name, args, expected] of curlCases) {
       test(`curl ${name}`, { skip: skip || CURL }, async () => {
@@ -189,7 +211,9 @@ for (const { mode, skip } of serverModes()) {
       const result = await runCommand("curl", ["-sS", "--socks5", proxy4(), `http://127.0.0.1:${http4.port}/log`]);
       assert.equal(result.code, 0);
       const line = await server.waitForOutput(
-        new RegExp(`127\\.0\\.0\\.1:\\d+ 5-CON 127\\.0\\.0\\.1:${http4.port} direct bound=127\\.0\\.0\\.1:\\d+ up=\\d+ down=\\d+ time=[\\d.]+s done`),
+        new RegExp(
+          `127\\.0\\.0\\.1:\\d+ 5-CON 127\\.0\\.0\\.1:${http4.port} direct bound=127\\.0\\.0\\.1:\\d+ up=\\d+ down=\\d+ time=[\\d.]+s done`,
+        ),
       );
       assert.match(line, /up=[1-9]\d* down=[1-9]\d*/);
     });

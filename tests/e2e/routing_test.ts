@@ -41,12 +41,7 @@ import { runCommand } from "../helpers/run_command.ts";
 import { waitForNewOutput } from "../helpers/server_log.ts";
 import { openClient, socks5ConnectBytes } from "../helpers/socks_client.ts";
 import { type RunningServer, serverModes, startServer } from "../helpers/srelay_process.ts";
-import {
-  parseWhoami,
-  startWhoamiServer,
-  type WhoamiAnswer,
-  type WhoamiServer,
-} from "../helpers/whoami_server.ts";
+import { parseWhoami, startWhoamiServer, type WhoamiAnswer, type WhoamiServer } from "../helpers/whoami_server.ts";
 
 const NO_CURL = needs("curl");
 const NO_PROXYCHAINS = needs("proxychains4", "proxychains4");
@@ -192,8 +187,7 @@ before(async () => {
     microsocksNoEntry,
     microsocksWrongEntry,
   };
-  const portOf = async (peer: PeerProcess | null, host = "127.0.0.1") =>
-    peer?.port ?? await closedPort(host);
+  const portOf = async (peer: PeerProcess | null, host = "127.0.0.1") => peer?.port ?? await closedPort(host);
   port.A = await portOf(microsocksA);
   port.B = await portOf(microsocksB);
   port.D = await portOf(dante);
@@ -491,8 +485,7 @@ const FAILURE_CASES: FailureCase[] = [
     name: "Dante blocks the destination ('socks block'): REP 02",
     target: "3.4",
     rep: 0x02,
-    log: () =>
-      new RegExp(`not_allowed: Next hop 127\\.0\\.0\\.1:${port.D} \\(socks5\\) refused CONNECT`),
+    log: () => new RegExp(`not_allowed: Next hop 127\\.0\\.0\\.1:${port.D} \\(socks5\\) refused CONNECT`),
     skip: NO_DANTE,
   },
   {
@@ -560,9 +553,7 @@ for (const { mode, skip: modeSkip } of serverModes()) {
             server,
             mark,
             new RegExp(
-              `${escape(routeCase.version)}-CON ${escape(logTarget)} \\S+ ${
-                escape(routeCase.route())
-              }\\n`,
+              `${escape(routeCase.version)}-CON ${escape(logTarget)} \\S+ ${escape(routeCase.route())}\\n`,
             ),
           );
         },

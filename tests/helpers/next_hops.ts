@@ -52,9 +52,7 @@ export async function startMicrosocks(options: MicrosocksOptions = {}): Promise<
       "-p",
       String(port),
       ...(options.outgoing === undefined ? [] : ["-b", options.outgoing]),
-      ...(credentials === undefined
-        ? []
-        : ["-u", credentials.username, "-P", credentials.password]),
+      ...(credentials === undefined ? [] : ["-u", credentials.username, "-P", credentials.password]),
     ],
     host,
     port,
@@ -149,9 +147,7 @@ export async function startTinyproxy(options: TinyproxyOptions): Promise<PeerPro
       ...(options.outgoing === undefined ? [] : [`Bind ${options.outgoing}`]),
       `Allow ${options.allow ?? "127.0.0.0/8"}`,
       ...options.connectPorts.map((connectPort) => `ConnectPort ${connectPort}`),
-      ...(credentials === undefined
-        ? []
-        : [`BasicAuth ${credentials.username} ${credentials.password}`]),
+      ...(credentials === undefined ? [] : [`BasicAuth ${credentials.username} ${credentials.password}`]),
       "LogLevel Warning",
       "MaxClients 100",
       "",
@@ -159,8 +155,7 @@ export async function startTinyproxy(options: TinyproxyOptions): Promise<PeerPro
   );
   return removingDir(
     dir,
-    () =>
-      startPeer({ command: [which("tinyproxy") ?? "tinyproxy", "-d", "-c", config], host, port }),
+    () => startPeer({ command: [which("tinyproxy") ?? "tinyproxy", "-d", "-c", config], host, port }),
   );
 }
 
@@ -194,9 +189,7 @@ export async function withPeer(
     await body(peer);
   } catch (error) {
     throw new Error(
-      `${
-        error instanceof Error ? error.message : String(error)
-      }\n--- peer output ---\n${peer.output()}`,
+      `${error instanceof Error ? error.message : String(error)}\n--- peer output ---\n${peer.output()}`,
       {
         cause: error,
       },

@@ -90,7 +90,11 @@ export interface StartOptions {
 }
 
 /** Starts srelay with `args` (`-f` is added) and waits for its start-up lines. */
-export async function startServer(mode: ServerMode, args: string[], options: StartOptions = {}): Promise<RunningServer> {
+export async function startServer(
+  mode: ServerMode,
+  args: string[],
+  options: StartOptions = {},
+): Promise<RunningServer> {
   const [program, ...prefix] = serverCommand(mode);
   const child = spawn(program!, [...prefix, "-f", ...args], {
     stdio: ["ignore", "pipe", "pipe"],

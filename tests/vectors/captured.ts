@@ -32,14 +32,13 @@ export const CAPTURED_SOCKS5_GREETINGS: readonly Vector<Socks5Greeting>[] = [
 ];
 
 /** RFC 1929 requests sent by curl. */
-export const CAPTURED_USERPASS_REQUESTS: readonly Vector<{ username: string; password: string }>[] =
-  [
-    {
-      name: "curl 7.88 -x socks5h://user:pass@ auth request",
-      hex: "01 04 75736572 04 70617373",
-      value: { username: "user", password: "pass" },
-    },
-  ];
+export const CAPTURED_USERPASS_REQUESTS: readonly Vector<{ username: string; password: string }>[] = [
+  {
+    name: "curl 7.88 -x socks5h://user:pass@ auth request",
+    hex: "01 04 75736572 04 70617373",
+    value: { username: "user", password: "pass" },
+  },
+];
 
 /** SOCKS5 requests sent by curl. */
 export const CAPTURED_SOCKS5_REQUESTS: readonly Vector<Socks5Request>[] = [

@@ -10,11 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import {
-  type Decoded,
-  ProtocolError,
-  type ProtocolErrorReply,
-} from "../../src/protocol/decoded.ts";
+import { type Decoded, ProtocolError, type ProtocolErrorReply } from "../../src/protocol/decoded.ts";
 
 /** A valid message: its bytes as hex and the value they stand for. */
 export interface Vector<T> {
@@ -142,8 +138,7 @@ export function testVectors<T>(label: string, suite: VectorSuite<T>): void {
       if (encode !== undefined && !vector.decodeOnly) {
         test(`encodes ${vector.name}`, () => assertHex(encode(vector.value), vector.hex));
       }
-      test(`returns need for every prefix of ${vector.name}`, () =>
-        assertNeedsEveryPrefix(decode, bytes));
+      test(`returns need for every prefix of ${vector.name}`, () => assertNeedsEveryPrefix(decode, bytes));
     }
   });
 }
