@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, test } from "node:test";
-import { libcryptPaths } from "../runtime/crypt_deno.ts";
+import { libcryptPaths } from "../runtime/_libcrypt_paths.ts";
 import { expiryProblem, HostAccountVerifier, parsePasswd, parseShadow } from "./host_accounts.ts";
 import { shaCrypt } from "./sha_crypt.ts";
 import type { CryptFunction } from "./verifier.ts";

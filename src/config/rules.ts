@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
+import { readConfigFile } from "./read_config_file.ts";
 import { type Cidr, formatIp, maskPrefix, parseCidr, parseIp, unmapIPv4 } from "../net/address.ts";
 import type { Command } from "../server/request.ts";
 import type { ConfigIssue } from "./config_issue.ts";
@@ -110,17 +110,8 @@ export function parseRules(text: string, file: string): RulesFile {
  * with an error on line 0.
  */
 export function loadRules(path: string): RulesFile {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    return {
-      ok: false,
-      issues: [{ file: path, line: 0, severity: "error", message: `Cannot read rules file: ${detail}` }],
-    };
-  }
-  return parseRules(text, path);
+  const read = readConfigFile(path, "rules file");
+  return "issue" in read ? { ok: false, issues: [read.issue] } : parseRules(read.text, path);
 }
 
 /**

@@ -31,7 +31,7 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
+import { readConfigFile } from "./read_config_file.ts";
 import { formatIp, type IpAddress, ipFamily, maskPrefix, parseIp, toCidr } from "../net/address.ts";
 import type { ConfigIssue } from "./config_issue.ts";
 
@@ -178,17 +178,8 @@ export function parseSrelayConf(text: string, file: string): SrelayConf {
  * default path) is the caller's decision.
  */
 export function loadSrelayConf(path: string): SrelayConf {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    return {
-      rules: [],
-      issues: [{ file: path, line: 0, severity: "error", message: `Cannot read config file: ${detail}` }],
-    };
-  }
-  return parseSrelayConf(text, path);
+  const read = readConfigFile(path, "config file");
+  return "issue" in read ? { rules: [], issues: [read.issue] } : parseSrelayConf(read.text, path);
 }
 
 interface Problem {

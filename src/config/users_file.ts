@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
+import { readConfigFile } from "./read_config_file.ts";
 import { classifyUserHash, type UserHashScheme } from "../auth/user_hash.ts";
 import type { ConfigIssue } from "./config_issue.ts";
 
@@ -152,17 +152,8 @@ export function parseUsersFile(text: string, file: string): UsersFile {
  * and one error on line 0.
  */
 export function loadUsersFile(path: string): UsersFile {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    return {
-      users: new Map(),
-      issues: [{ file: path, line: 0, severity: "error", message: `Cannot read user file: ${detail}` }],
-    };
-  }
-  return parseUsersFile(text, path);
+  const read = readConfigFile(path, "user file");
+  return "issue" in read ? { users: new Map(), issues: [read.issue] } : parseUsersFile(read.text, path);
 }
 
 /** True when any issue is an error (the file must then be refused whole). */
