@@ -17,6 +17,8 @@ import { createResolver, type Resolver } from "../runtime/resolver.ts";
 import { createReverseLookup } from "../runtime/reverse_lookup.ts";
 import type { NetAddress, NetRuntime } from "../runtime/types.ts";
 import { SocksServer } from "../server/server.ts";
+import { ServerMetrics } from "../metrics/server_metrics.ts";
+import { proxyHeaderAdmitter } from "../server/proxy_header.ts";
 import { formatAddress } from "../server/session_context.ts";
 import { createDirectDialer } from "../upstream/direct_dialer.ts";
 
@@ -32,6 +34,8 @@ export interface Composition {
   swapPolicy(files: PolicyFilesRead): void;
   /** True when destinations on the proxy host itself are blocked by default. */
   readonly blockInternal: boolean;
+  /** `--metrics`: the metric set the sessions feed, or null. */
+  readonly metrics: ServerMetrics | null;
 }
 
 /** Log labels for clients: `host:port`, or `name[host]:port` with `-r` (looked up off the data path). */
@@ -71,7 +75,11 @@ export function compose(
       : {}),
   };
   let built = buildPolicy(files, deps);
-  const server = new SocksServer({
+  const metrics = options.metrics === null ? null : new ServerMetrics({
+    activeSessions: () => server.activeSessions,
+    rejectedSessions: () => server.rejectedSessions,
+  });
+  const server: SocksServer = new SocksServer({
     runtime: runtimes.main,
     scope: {
       settings: {
@@ -84,8 +92,9 @@ export function compose(
         bindAnyPort: options.bindAnyPort,
       },
       logger: getLogger(["srelay", "session"]),
-      admitters: [],
-      recorders: [],
+      // The PROXY header comes first: every later admitter sees the client address it carries.
+      admitters: options.proxyProtocol === null ? [] : [proxyHeaderAdmitter(options.proxyProtocol.from)],
+      recorders: metrics === null ? [] : [metrics.recorder],
       labelClient: clientLabeller(options),
       runtime: runtimes.main,
       resolver,
@@ -103,5 +112,6 @@ export function compose(
       built = buildPolicy(next, deps);
     },
     blockInternal,
+    metrics,
   };
 }

@@ -10,7 +10,7 @@ import type { ListenAddress } from "../cli/listen_address.ts";
 import type { CliOptions } from "../cli/options.ts";
 import type { ProcessRole } from "../cli/process_role.ts";
 import { boundLine } from "../cli/ready_child.ts";
-import { ipFamily } from "../net/address.ts";
+import { formatIp, ipFamily } from "../net/address.ts";
 import type { Resolver } from "../runtime/resolver.ts";
 import { type NetAddress, NetError } from "../runtime/types.ts";
 import type { SocksServer } from "../server/server.ts";
@@ -65,7 +65,9 @@ export function logStarted(
   runtime: { readonly platform: string; readonly io: string },
   blockInternal: boolean,
 ): void {
-  const open = server.addresses.filter((address) => !isLoopback(address));
+  const open = options.proxyProtocol !== null
+    ? server.addresses
+    : server.addresses.filter((address) => !isLoopback(address));
   if (options.authMethods.includes("none") && open.length > 0) {
     logger.warn(
       "No authentication on {addresses}: anyone who can reach it can use this proxy (an open proxy). {internal} Restrict who may connect with -w (tcp_wrappers) and where they may go with --rules; see 'Running it safely' in the README",
@@ -85,4 +87,9 @@ export function logStarted(
     max: options.maxSessions === 0 ? "unlimited" : options.maxSessions,
     idle: options.idleTimeoutMs === 0 ? "none" : `${options.idleTimeoutMs / 1000} s`,
   });
+  if (options.proxyProtocol !== null) {
+    logger.info("PROXY protocol on every listener: headers are believed only from {from}", {
+      from: options.proxyProtocol.from.map(({ network, prefix }) => `${formatIp(network)}/${prefix}`).join(", "),
+    });
+  }
 }

@@ -21,10 +21,13 @@ export function policyFiles(options: CliOptions): PolicyFiles {
 
 /**
  * True when clients may not reach the proxy host itself by default: some
- * listener is not loopback, no authentication is required, and
- * `--allow-internal` is not given.
+ * listener is not loopback (or PROXY protocol brings clients from
+ * anywhere), no authentication is required, and `--allow-internal` is not
+ * given.
  */
 export function blocksInternal(options: CliOptions, listen: readonly ListenAddress[]): boolean {
   if (options.allowInternal) return false;
-  return exposed(listen.map((spec) => ({ host: spec.host ?? "::" })), !options.authMethods.includes("none"));
+  // Behind a load balancer (--proxy-protocol) clients come from anywhere, whatever the listener's address.
+  const hosts = options.proxyProtocol !== null ? [{ host: "::" }] : listen.map((spec) => ({ host: spec.host ?? "::" }));
+  return exposed(hosts, !options.authMethods.includes("none"));
 }

@@ -34,6 +34,19 @@ Listening
                      Time a BIND waits for its peer to connect (default 30); then the
                      client gets a failure reply and the listening port is closed.
   --workers N        Run N server processes sharing the listening ports (SO_REUSEPORT).
+  --proxy-protocol   Every listener expects a PROXY protocol header, v1 or v2 (HAProxy's
+                     send-proxy, send-proxy-v2), before the SOCKS bytes, and the client
+                     address it carries is what -w, --rules, the login throttle, logs and
+                     metrics see. A missing, malformed, oversized or truncated
+                     header, or none within --handshake-timeout, closes the connection
+                     with a log line, as does a header without an IP client address
+                     (v1 UNKNOWN). v2 LOCAL (health checks) is closed quietly. TLVs are
+                     skipped; a CRC32C TLV is checked.
+  --proxy-protocol-from LIST
+                     Believe headers only from these peers: addresses and subnets,
+                     comma-separated (10.0.0.5,10.1.0.0/16,[fd00::]/8). Any other peer
+                     is closed and logged before a byte is read. Default
+                     127.0.0.0/8,::1. Implies --proxy-protocol.
 
 Routing (srelay.conf)
   -c FILE            Route table (default ${DEFAULT_CONFIG_FILE}; a missing default file
@@ -44,8 +57,9 @@ Routing (srelay.conf)
                      Re-read when it changes (checked at most once a second); if it
                      becomes unreadable, the credentials read before stay in force.
   --check-config, --check
-                     Check every file (-c, -u, --rules), print the effective routing
-                     table and destination rules, and exit (exit 1 on errors).
+                     Check every file (-c, -u, -U, --rules, the -w tables), print the
+                     effective routing table and destination rules, and exit (exit 1 on
+                     errors).
   --no-route-dns     Do not resolve host names locally to match address rules.
   -g                 Send outbound connections from the local address the client
                      connected to (only for targets of the same address family);
@@ -84,10 +98,11 @@ Access control
                      host name or a .domain suffix. Names are resolved first and every
                      address that will be dialled is checked. A refusal gets REP 02 /
                      CD 5B and a log line naming FILE:LINE. SIGHUP reloads it.
-  --allow-internal   On a listener that is not loopback and needs no authentication,
-                     destinations on this host (127.0.0.0/8, ::1, 0.0.0.0, its own
-                     addresses, link-local incl. 169.254.169.254) are blocked unless a
-                     rule passes them by address. This lifts that default.
+  --allow-internal   On a listener that is not loopback (or any listener with
+                     --proxy-protocol) and needs no authentication, destinations on this
+                     host (127.0.0.0/8, ::1, 0.0.0.0, its own addresses, link-local incl.
+                     169.254.169.254) are blocked unless a rule passes them by address.
+                     This lifts that default.
 
 Authentication
   -a ORDER           SOCKS5 methods the server accepts, in its order of preference:
@@ -99,7 +114,7 @@ Authentication
                      htpasswd -B (bcrypt) and openssl passwd -5/-6 (SHA-crypt) write
                      them. SIGHUP reloads it. Without -U, -a p checks the host's
                      accounts (/etc/passwd and /etc/shadow through crypt(3); needs
-                     root; locked and expired accounts are refused).
+                     root, so not with --user; locked and expired accounts are refused).
                      Failed logins are answered after 1 s; 5 failures in 60 s from one
                      address (one /64 for IPv6) block it for 5 minutes.
   srelay passwd USER -U FILE
@@ -109,8 +124,20 @@ Authentication
 Process and logging
   -f                 Stay in the foreground. Without -f, srelay detaches into the
                      background, prints the child's PID and logs to syslog.
-  -p FILE            Write the process ID to FILE (removed at exit).
-  -r                 Resolve client addresses to names in log lines.
+  -p FILE            Write the process ID to FILE (removed at exit). It is written before
+                     --user takes effect; if NAME may not remove it, it stays behind.
+  --user NAME        Once the listeners are open, become NAME for good: the real,
+                     effective and saved uid and gid become NAME's (looked up in
+                     /etc/passwd, or a number) and the supplementary groups are
+                     cleared. If that fails, srelay stops with exit code 1. Start as root
+                     to listen on ports below 1024. Files opened again later must be
+                     readable by NAME: -c, -u, -U, --rules and the tcp_wrappers tables
+                     (SIGHUP), and --log-file must be writable (SIGUSR1). Not with host
+                     accounts (-a p without -U). With --workers, each worker switches
+                     after it listens; the supervisor stays root to restart workers.
+  --group NAME       With --user: this group instead of NAME's primary group.
+  -r                 Resolve client addresses to names: in log lines, and, checked
+                     forward, for tcp_wrappers name patterns and --rules from NAME.
   -s                 Log to syslog even in the foreground (see --syslog-address).
   --syslog-address PATH|HOST:PORT
                      Where -s and background mode send syslog lines: a Unix datagram
@@ -128,10 +155,22 @@ Process and logging
   -v, -V             Print the version and exit.
   -h, -?             Print this help and exit.
 
+Monitoring
+  --metrics HOST:PORT
+                     Serve Prometheus metrics at http://HOST:PORT/metrics (sessions,
+                     bytes, datagrams, logins, denials, failures by reply, handshake
+                     and connect times, open sockets, memory) and a health check at
+                     /healthz: 200 while accepting, 503 while draining after SIGTERM.
+                     :PORT serves every address. With --workers the supervisor serves
+                     it and adds up all workers. No authentication: bind it to an
+                     address only your monitoring can reach.
+
 Signals
   SIGHUP             Reload -c, -u, -U, --rules and the tcp_wrappers tables into one new
                      policy; if any file has errors, all are rejected and the old
                      policy stays in force.
+  SIGUSR1            Close and reopen --log-file (after log rotation); SIGHUP does too
+                     when the file was renamed or removed.
   SIGTERM, SIGINT    Stop accepting, let running sessions finish (up to --grace SECONDS,
                      default 10), then exit 0.
 

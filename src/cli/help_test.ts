@@ -1,7 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { helpText } from "./help.ts";
-import { parseCliOptions } from "./options.ts";
+import { parseCliOptions, UsageError } from "./options.ts";
+import { formatIp } from "../net/address.ts";
 
 /** The lines of the help entry for `option` (its first line and the indented ones after it). */
 function entry(option: string): string {
@@ -31,6 +32,43 @@ describe("helpText()", () => {
     assert.doesNotMatch(helpText(), /127\.0\.0\.1:514/);
   });
 
+  test("documents --user: what changes, the files NAME must read, and what it excludes", () => {
+    const text = entry("--user").replace(/\s+/g, " ");
+    assert.match(text, /real, effective and saved uid and gid/);
+    assert.match(text, /supplementary groups are cleared/);
+    assert.match(text, /exit code 1/);
+    assert.match(text, /readable by NAME/);
+    assert.match(text, /Not with host accounts \(-a p without -U\)/);
+    assert.match(helpText(), /SIGUSR1 +Close and reopen --log-file/);
+  });
+
+  test("documents --proxy-protocol-from's default, which is what the command line uses", () => {
+    const text = entry("--proxy-protocol-from").replace(/\s+/g, " ");
+    assert.match(text, /Default 127\.0\.0\.0\/8,::1\. Implies --proxy-protocol\./);
+    const prefixes = (args: string[]) =>
+      parseCliOptions(args).proxyProtocol?.from.map((cidr) => `${formatIp(cidr.network)}/${cidr.prefix}`);
+    assert.deepEqual(prefixes(["--proxy-protocol"]), ["127.0.0.0/8", "::1/128"]);
+    assert.deepEqual(prefixes(["--proxy-protocol-from", "10.0.0.5, [fd00::]/8"]), ["10.0.0.5/32", "fd00::/8"]);
+    assert.equal(parseCliOptions([]).proxyProtocol, null);
+    for (const bad of ["", "10.0.0.0/33", "proxy.example", "10.0.0.1,"]) {
+      assert.throws(() => parseCliOptions(["--proxy-protocol-from", bad]), UsageError, bad);
+    }
+  });
+
+  test("documents --metrics: /metrics, /healthz 503 while draining, workers; and the forms it takes", () => {
+    const text = entry("--metrics").replace(/\s+/g, " ");
+    assert.match(text, /--metrics HOST:PORT/);
+    assert.match(text, /\/healthz: 200 while accepting, 503 while draining after SIGTERM/);
+    assert.match(text, /With --workers the supervisor serves it and adds up all workers/);
+    assert.deepEqual(parseCliOptions(["--metrics", "127.0.0.1:9100"]).metrics, { host: "127.0.0.1", port: 9100 });
+    assert.deepEqual(parseCliOptions(["--metrics", ":9100"]).metrics, { host: null, port: 9100 });
+    assert.deepEqual(parseCliOptions(["--metrics", "[::1]:0"]).metrics, { host: "::1", port: 0 });
+    assert.equal(parseCliOptions([]).metrics, null);
+    for (const bad of ["127.0.0.1", "::1:9100", "[::1]", "host:99999", "host:x"]) {
+      assert.throws(() => parseCliOptions(["--metrics", bad]), /Invalid value for --metrics/, bad);
+    }
+  });
+
   test("every option the help names is one the command line accepts", () => {
     const options = new Set(helpText().match(/(?<=^ {2})-{1,2}[\w-?]+/gm));
     const withValue: Record<string, string> = {
@@ -58,10 +96,16 @@ describe("helpText()", () => {
       "--hosts-deny": "/x",
       "--rules": "/x",
       "-U": "/x",
+      "--metrics": "127.0.0.1:9100",
+      "--proxy-protocol-from": "127.0.0.1,10.0.0.0/8",
+      "--user": "nobody",
     };
+    /** Options that need another option with them. */
+    const withOthers: Record<string, string[]> = { "--group": ["--user", "nobody", "--group", "nogroup"] };
     for (const option of options) {
       const value = withValue[option];
-      assert.doesNotThrow(() => parseCliOptions(value === undefined ? [option] : [option, value]), option);
+      const args = withOthers[option] ?? (value === undefined ? [option] : [option, value]);
+      assert.doesNotThrow(() => parseCliOptions(args), option);
     }
   });
 });

@@ -10,6 +10,8 @@ import { parseArgs } from "node:util";
 import type { LogLevel } from "@logtape/logtape";
 import { DEFAULT_SYSLOG_ADDRESS, parseSyslogAddress, type SyslogAddress } from "../log/syslog_address.ts";
 import { type ListenAddress, parseListenAddress } from "./listen_address.ts";
+import { type Cidr, parseCidr } from "../net/address.ts";
+import { DEFAULT_PROXY_FROM } from "../server/proxy_header.ts";
 
 /** The compiled-in default route table, as in srelay. */
 export const DEFAULT_CONFIG_FILE = "/usr/local/etc/srelay.conf";
@@ -55,8 +57,19 @@ export interface CliOptions {
   readonly tcpWrappers: { readonly allow: string; readonly deny: string } | null;
   /** `--rules`: the destination rules file, or null. */
   readonly rulesFile: string | null;
+  /**
+   * `--proxy-protocol`: every listener reads a PROXY v1/v2 header first, believed only from the
+   * `from` prefixes (`--proxy-protocol-from`, which implies `--proxy-protocol`); null when off.
+   */
+  readonly proxyProtocol: { readonly from: readonly Cidr[] } | null;
   /** `--allow-internal`: let clients of an exposed listener without authentication reach the proxy host itself. */
   readonly allowInternal: boolean;
+  /** `--user`: the account to become once the listeners are open, or null. */
+  readonly user: string | null;
+  /** `--group`: the group to become instead of the user's primary group, or null. */
+  readonly group: string | null;
+  /** `--metrics HOST:PORT`: where to serve `/metrics` and `/healthz` (host null: every address), or null. */
+  readonly metrics: ListenAddress | null;
   readonly showVersion: boolean;
   readonly showHelp: boolean;
 }
@@ -111,6 +124,11 @@ const SPEC = {
   "hosts-deny": { type: "string" },
   rules: { type: "string" },
   "allow-internal": { type: "boolean" },
+  metrics: { type: "string" },
+  "proxy-protocol": { type: "boolean" },
+  "proxy-protocol-from": { type: "string" },
+  user: { type: "string" },
+  group: { type: "string" },
 } as const;
 
 function number(name: string, text: string | undefined, fallback: number, options: {
@@ -159,6 +177,34 @@ function syslogAddress(text: string | undefined): SyslogAddress {
   }
 }
 
+function proxyProtocol(enabled: boolean | undefined, from: string | undefined): { from: Cidr[] } | null {
+  if (!enabled && from === undefined) return null;
+  const prefixes: Cidr[] = [];
+  for (const entry of (from ?? DEFAULT_PROXY_FROM).split(",")) {
+    const cidr = parseCidr(entry.trim());
+    if (cidr === null) {
+      throw new UsageError(
+        `Invalid value for --proxy-protocol-from: '${entry.trim()}' is not an address or ADDRESS/LENGTH`,
+      );
+    }
+    prefixes.push(cidr);
+  }
+  return { from: prefixes };
+}
+
+/** `--metrics HOST:PORT`, `:PORT` or `[IPV6]:PORT`: the forms of `-i`, with the port required. */
+function metricsAddress(text: string | undefined): ListenAddress | null {
+  if (text === undefined) return null;
+  if (!/:\d+$/.test(text) || (!text.startsWith("[") && text.indexOf(":") !== text.lastIndexOf(":"))) {
+    throw new UsageError(`Invalid value for --metrics: '${text}' is not HOST:PORT, :PORT or [IPV6]:PORT`);
+  }
+  try {
+    return parseListenAddress(text);
+  } catch (error) {
+    throw new UsageError(`Invalid value for --metrics: ${(error as Error).message.replace(/^Cannot parse -i /, "")}`);
+  }
+}
+
 /** Parses argv (without the program name). Throws `UsageError` on any mistake. */
 export function parseCliOptions(argv: readonly string[]): CliOptions {
   let values;
@@ -182,6 +228,17 @@ export function parseCliOptions(argv: readonly string[]): CliOptions {
   if (sourceAddress !== null && values["same-interface"]) {
     throw new UsageError("Options -g and -x/-J both choose the outbound source address: give only one");
   }
+  const methods = authMethods(values.auth);
+  const user = values.user ?? null;
+  if (user === "" || values.group === "") throw new UsageError("--user and --group need a name or a number");
+  if (values.group !== undefined && user === null) throw new UsageError("--group needs --user");
+  if (user !== null && methods.includes("password") && values["users-file"] === undefined) {
+    throw new UsageError(
+      "--user cannot be combined with host accounts (-a p without -U): checking their passwords needs " +
+        "/etc/shadow, which only root can read, and srelay no longer runs as root once it has switched " +
+        "to --user; give -U FILE, or leave out --user",
+    );
+  }
   return {
     listen: listen.length > 0 ? listen : [{ host: null, port: 1080 }],
     config: {
@@ -193,7 +250,7 @@ export function parseCliOptions(argv: readonly string[]): CliOptions {
     idleTimeoutMs: Math.round(number("-o", values["idle-timeout"], 0) * 60_000),
     finWaitMs: Math.round(number("--fin-wait", values["fin-wait"], 0) * 1000),
     pidFile: values["pid-file"] ?? null,
-    authMethods: authMethods(values.auth),
+    authMethods: methods,
     usersFile: values["users-file"] ?? null,
     foreground: values.foreground ?? false,
     reverseLookup: values["reverse-lookup"] ?? false,
@@ -220,6 +277,10 @@ export function parseCliOptions(argv: readonly string[]): CliOptions {
       : null,
     rulesFile: values.rules ?? null,
     allowInternal: values["allow-internal"] ?? false,
+    proxyProtocol: proxyProtocol(values["proxy-protocol"], values["proxy-protocol-from"]),
+    user,
+    group: values.group ?? null,
+    metrics: metricsAddress(values.metrics),
     showVersion: (values.version ?? false) || (values["version-upper"] ?? false),
     showHelp: (values.help ?? false) || (values["help-question"] ?? false),
   };
