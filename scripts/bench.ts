@@ -2,7 +2,7 @@
  * Benchmarks srelay against microsocks and Dante on loopback, in one run,
  * then measures the cost of authentication and of access control.
  *
- *     bun scripts/bench.ts [--quick] [--json] [--rounds N] [--servers id,id] [--sections relay,auth,acl] [--keep]
+ *     bun scripts/bench.ts [--quick] [--json] [--rounds N] [--servers id,id] [--sections relay,auth,acl,metrics] [--keep]
  *
  * Starts, on 127.0.0.1: a C target server, microsocks, Dante (`-N 2`) and
  * srelay as the compiled Bun binary (built if missing), on Bun, on Deno and
@@ -18,7 +18,9 @@
  * (bcrypt cost 10) and the echo latency of an established session while 20
  * clients guess passwords (`scripts/bench/auth_section.ts`), and the
  * connection rate with 1,000 tcp_wrappers lines and 1,000 destination rules
- * beside the rate without them (`scripts/bench/acl_section.ts`).
+ * beside the rate without them (`scripts/bench/acl_section.ts`), and the
+ * connection rate and bulk throughput with `--metrics` beside the same
+ * without it (`scripts/bench/metrics_section.ts`).
  *
  * Prints Markdown (or, with `--json`, JSON) on stdout and progress on
  * stderr. Every child is killed at the end, on error and on SIGINT/SIGTERM.
@@ -29,6 +31,7 @@
 import { spawnSync } from "node:child_process";
 import { measureAcl } from "./bench/acl_section.ts";
 import { measureAuth } from "./bench/auth_section.ts";
+import { measureMetrics } from "./bench/metrics_section.ts";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -92,6 +95,10 @@ interface Settings {
   readonly aclPairs: number;
   /** Seconds of each connection-rate measurement there. */
   readonly aclRateSeconds: number;
+  /** Pairs (without, with --metrics) per round in the metrics section. */
+  readonly metricsPairs: number;
+  /** Bytes each way of each bulk measurement there. */
+  readonly metricsBulkBytes: number;
 }
 
 const DEFAULT_SETTINGS: Settings = {
@@ -110,6 +117,8 @@ const DEFAULT_SETTINGS: Settings = {
   guessWarmupSeconds: 1.5,
   aclPairs: 3,
   aclRateSeconds: 1,
+  metricsPairs: 3,
+  metricsBulkBytes: 256 * MIB,
 };
 
 const QUICK_SETTINGS: Settings = {
@@ -126,10 +135,12 @@ const QUICK_SETTINGS: Settings = {
   guessWarmupSeconds: 1.5,
   aclPairs: 1,
   aclRateSeconds: 0.3,
+  metricsPairs: 1,
+  metricsBulkBytes: 32 * MIB,
 };
 
 /** The parts of a run: the relay comparison, authentication, access control. */
-const SECTIONS = ["relay", "auth", "acl"] as const;
+const SECTIONS = ["relay", "auth", "acl", "metrics"] as const;
 type Section = typeof SECTIONS[number];
 /** Password-guessing clients in the auth section. */
 const GUESSERS = 20;
@@ -152,7 +163,8 @@ const USAGE = `usage: bench.ts [--quick] [--json] [--rounds N] [--servers id,id,
   --servers ids  only these servers (${SERVERS.map((s) => s.id).join(", ")}); direct always runs
   --sections s   only these parts (default all): relay (the comparison), auth
                  (logins/s, latency while ${GUESSERS} clients guess passwords), acl
-                 (connection rate with 1,000 tcp_wrappers lines and 1,000 rules)
+                 (connection rate with 1,000 tcp_wrappers lines and 1,000 rules),
+                 metrics (connection rate and bulk with and without --metrics)
   --keep         keep the work directory with the servers' logs`;
 
 function parseOptions(args: readonly string[]): Options {
@@ -483,6 +495,7 @@ async function main(options: Options): Promise<BenchResult> {
   let target: Child | undefined;
   let auth: SectionResult | null = null;
   let acl: SectionResult | null = null;
+  let metrics: SectionResult | null = null;
   try {
     const wanted = relay ? SERVERS.filter((s) => options.servers === undefined || options.servers.includes(s.id)) : [];
     if (wanted.some((s) => s.id === "srelay-bin") || options.sections.some((s) => s !== "relay")) {
@@ -570,6 +583,16 @@ async function main(options: Options): Promise<BenchResult> {
         concurrency: settings.concurrency,
       }, progress);
     }
+    if (options.sections.includes("metrics")) {
+      progress("metrics: connection rate and bulk with and without --metrics");
+      metrics = await measureMetrics(loadgen, targetServer, context, {
+        rounds: settings.rounds,
+        pairs: settings.metricsPairs,
+        rateSeconds: settings.aclRateSeconds,
+        concurrency: settings.concurrency,
+        bulkBytes: settings.metricsBulkBytes,
+      }, progress);
+    }
   } finally {
     for (const column of columns) if (column.child !== undefined) await stopChild(column.child);
     if (target !== undefined) {
@@ -605,6 +628,7 @@ async function main(options: Options): Promise<BenchResult> {
     notes,
     auth,
     acl,
+    metrics,
   };
 }
 
@@ -615,7 +639,7 @@ function complete(result: BenchResult): boolean {
     Object.values(section.figures).every((value) => typeof value === "number");
   return result.columns.every((c) =>
     FIGURES.every((f) => (c.id === "direct" && !f.direct) || typeof c.figures[f.key] === "number")
-  ) && sectionComplete(result.auth) && sectionComplete(result.acl);
+  ) && sectionComplete(result.auth) && sectionComplete(result.acl) && sectionComplete(result.metrics);
 }
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

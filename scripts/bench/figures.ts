@@ -217,6 +217,57 @@ export const ACL_FIGURES: readonly SectionFigureSpec[] = [
   { key: "conn_50_ratio", label: "ratio, 50 concurrent (with ÷ without)", higherIsBetter: true, digits: 3 },
 ];
 
+/**
+ * The metrics section: the connection rate and bulk throughput of srelay
+ * with `--metrics`, beside the same srelay without it.
+ */
+export const METRICS_FIGURES: readonly SectionFigureSpec[] = [
+  { key: "conn_seq_plain_per_s", label: "connections/s, sequential, no metrics", higherIsBetter: true, digits: 0 },
+  {
+    key: "conn_seq_metrics_per_s",
+    label: "connections/s, sequential, --metrics",
+    higherIsBetter: true,
+    digits: 0,
+  },
+  { key: "conn_seq_ratio", label: "ratio, sequential (with ÷ without)", higherIsBetter: true, digits: 3 },
+  { key: "conn_50_plain_per_s", label: "connections/s, 50 concurrent, no metrics", higherIsBetter: true, digits: 0 },
+  {
+    key: "conn_50_metrics_per_s",
+    label: "connections/s, 50 concurrent, --metrics",
+    higherIsBetter: true,
+    digits: 0,
+  },
+  { key: "conn_50_ratio", label: "ratio, 50 concurrent (with ÷ without)", higherIsBetter: true, digits: 3 },
+  { key: "bulk_1_plain_mib_s", label: "bulk, 1 stream, no metrics (MiB/s each way)", higherIsBetter: true, digits: 0 },
+  {
+    key: "bulk_1_metrics_mib_s",
+    label: "bulk, 1 stream, --metrics (MiB/s each way)",
+    higherIsBetter: true,
+    digits: 0,
+  },
+  { key: "bulk_1_ratio", label: "ratio, bulk 1 stream (with ÷ without)", higherIsBetter: true, digits: 3 },
+  { key: "bulk_8_plain_mib_s", label: "bulk, 8 streams, no metrics (MiB/s each way)", higherIsBetter: true, digits: 0 },
+  {
+    key: "bulk_8_metrics_mib_s",
+    label: "bulk, 8 streams, --metrics (MiB/s each way)",
+    higherIsBetter: true,
+    digits: 0,
+  },
+  { key: "bulk_8_ratio", label: "ratio, bulk 8 streams (with ÷ without)", higherIsBetter: true, digits: 3 },
+  {
+    key: "record_ns",
+    label: "metric update per finished session, in process (ns)",
+    higherIsBetter: false,
+    digits: 0,
+  },
+  {
+    key: "record_share_pct",
+    label: "that update's share of one sequential connection's time (%)",
+    higherIsBetter: false,
+    digits: 3,
+  },
+];
+
 /** The result of the authentication or access-control section. */
 export interface SectionResult {
   /** The srelay measured, e.g. `srelay binary`. */
@@ -249,6 +300,8 @@ export interface BenchResult {
   readonly auth: SectionResult | null;
   /** Access-control figures (`--sections acl`), or null when not run. */
   readonly acl: SectionResult | null;
+  /** `--metrics` cost figures (`--sections metrics`), or null when not run. */
+  readonly metrics: SectionResult | null;
 }
 
 /** The median of some numbers (the mean of the middle two for an even count). */

@@ -11,6 +11,7 @@ import {
   type ColumnResult,
   FIGURES,
   type FigureSpec,
+  METRICS_FIGURES,
   type SectionFigureSpec,
   type SectionResult,
 } from "./figures.ts";
@@ -121,6 +122,19 @@ function aclSummary(section: SectionResult): string[] {
   ];
 }
 
+/** Whether `--metrics` stays within 5 % of the figures without it. */
+function metricsSummary(section: SectionResult): string[] {
+  const verdict = (value: number | null | undefined) =>
+    typeof value !== "number" ? "not measured" : value >= 0.95 ? "within 5 %: yes" : "within 5 %: **no**";
+  const f = section.figures;
+  return [
+    "",
+    `With --metrics: connections sequential ${verdict(f.conn_seq_ratio)}; 50 concurrent ${
+      verdict(f.conn_50_ratio)
+    }; bulk 1 stream ${verdict(f.bulk_1_ratio)}; 8 streams ${verdict(f.bulk_8_ratio)}.`,
+  ];
+}
+
 /** The Markdown report for `result`. */
 export function renderMarkdown(result: BenchResult): string {
   const columns = result.columns;
@@ -184,6 +198,9 @@ export function renderMarkdown(result: BenchResult): string {
   }
   if (result.acl !== null) {
     lines.push(...renderSection("Access control", result.acl, ACL_FIGURES, aclSummary(result.acl)));
+  }
+  if (result.metrics !== null) {
+    lines.push(...renderSection("Metrics", result.metrics, METRICS_FIGURES, metricsSummary(result.metrics)));
   }
   return `${lines.join("\n")}\n`;
 }

@@ -18,6 +18,13 @@ export const READY_LINE = "srelay: ready";
  */
 export const BOUND_PREFIX = "srelay-bound: ";
 
+/**
+ * Prefix of the line a worker prints before `READY_LINE` with the loopback
+ * `host:port` of its private metrics endpoint (`--metrics`): data for the
+ * supervisor, never shown to the user.
+ */
+export const METRICS_PREFIX = "srelay-metrics: ";
+
 /** An address a child reported it bound. */
 export interface BoundAddress {
   readonly host: string;
@@ -39,6 +46,8 @@ export interface ReadyChild {
   readonly lines: readonly string[];
   /** The addresses it reported with `boundLine` (empty when it reported none). */
   readonly bound: readonly BoundAddress[];
+  /** Its private metrics endpoint (`host:port`, `METRICS_PREFIX`), or null. */
+  readonly metrics: string | null;
 }
 
 /** Options for `spawnUntilReady`. */
@@ -89,10 +98,12 @@ export function spawnUntilReady(
       child.stdout?.destroy();
       const printed = output.slice(0, ready).split("\n").filter((line) => line !== "");
       const boundText = printed.find((line) => line.startsWith(BOUND_PREFIX));
+      const metricsText = printed.find((line) => line.startsWith(METRICS_PREFIX));
       resolve({
         child,
-        lines: printed.filter((line) => !line.startsWith(BOUND_PREFIX)),
+        lines: printed.filter((line) => !line.startsWith(BOUND_PREFIX) && !line.startsWith(METRICS_PREFIX)),
         bound: boundText === undefined ? [] : JSON.parse(boundText.slice(BOUND_PREFIX.length)),
+        metrics: metricsText === undefined ? null : metricsText.slice(METRICS_PREFIX.length),
       });
     });
     child.on("error", (error) => fail(new Error(`cannot start: ${error.message}`)));

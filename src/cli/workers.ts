@@ -3,7 +3,7 @@
  * SO_REUSEPORT, so the kernel spreads connections over all cores. The
  * supervisor starts worker 1, takes the addresses it reports it bound (port 0
  * resolved; `boundLine`, not the text of its start-up lines),
- * starts the others on exactly those addresses, forwards SIGHUP, SIGTERM and
+ * starts the others on exactly those addresses, forwards SIGHUP, SIGUSR1, SIGTERM and
  * SIGINT, and restarts a worker that dies unexpectedly.
  *
  * @module
@@ -19,6 +19,10 @@ export interface WorkerGroup {
   readonly lines: readonly string[];
   /** Resolves with 0 once every worker exited after `stop`. */
   readonly stopped: Promise<number>;
+  /** True once SIGTERM or SIGINT arrived: the workers drain. */
+  readonly stopping: boolean;
+  /** The private metrics endpoint (`host:port`) of each running worker that reported one, by number. */
+  readonly metricsEndpoints: ReadonlyMap<number, string>;
 }
 
 const RESTART_DELAY_MS = 1000;
@@ -37,6 +41,7 @@ export async function superviseWorkers(
       stderr: "inherit",
     });
   const workers = new Map<number, ChildProcess>();
+  const metricsEndpoints = new Map<number, string>();
   let stopping = false;
   let listen = "";
   let resolveStopped: (code: number) => void = () => {};
@@ -55,12 +60,15 @@ export async function superviseWorkers(
   };
   // Handlers first, so a signal during start-up reaches the workers already running.
   process.on("SIGHUP", () => forward("SIGHUP"));
+  process.on("SIGUSR1", () => forward("SIGUSR1"));
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
-  const watch = (number: number, child: ChildProcess) => {
+  const watch = (number: number, child: ChildProcess, metrics: string | null) => {
     workers.set(number, child);
+    if (metrics !== null) metricsEndpoints.set(number, metrics);
     child.on("exit", (code, signal) => {
       workers.delete(number);
+      metricsEndpoints.delete(number);
       if (stopping) {
         if (workers.size === 0) resolveStopped(0);
         return;
@@ -73,7 +81,7 @@ export async function superviseWorkers(
       setTimeout(() => {
         if (stopping) return;
         start(number, listen).then(
-          (restarted) => watch(number, restarted.child),
+          (restarted) => watch(number, restarted.child, restarted.metrics),
           (error: Error) => logger.error("Cannot restart worker {number}: {error}", { number, error: error.message }),
         );
       }, RESTART_DELAY_MS);
@@ -82,9 +90,12 @@ export async function superviseWorkers(
   let first;
   try {
     first = await start(1, null);
-    watch(1, first.child);
+    watch(1, first.child, first.metrics);
     listen = JSON.stringify(first.bound);
-    for (let number = 2; number <= count && !stopping; number++) watch(number, (await start(number, listen)).child);
+    for (let number = 2; number <= count && !stopping; number++) {
+      const started = await start(number, listen);
+      watch(number, started.child, started.metrics);
+    }
   } catch (error) {
     stopping = true;
     forward("SIGTERM");
@@ -97,5 +108,12 @@ export async function superviseWorkers(
     ),
     pids: [...workers.values()].map((child) => child.pid).join(", "),
   });
-  return { lines: first.lines, stopped };
+  return {
+    lines: first.lines,
+    stopped,
+    get stopping() {
+      return stopping;
+    },
+    metricsEndpoints,
+  };
 }

@@ -11,8 +11,9 @@ export interface BunSocket<T> {
   data: T;
   readonly localAddress: string;
   readonly localPort: number;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
+  /** Undefined when the peer reset the connection before it was opened. */
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
   /** Returns how many bytes the kernel took; Bun does not buffer the rest. */
   write(data: Uint8Array): number;
   /** Without an argument (or false) sends FIN; `true` shuts the read half. */
@@ -87,6 +88,21 @@ export interface BunApi {
     socket: BunSocketHandler<T>;
   }): Promise<BunSocket<T>>;
   udpSocket(options: { hostname: string; port: number; socket: BunUdpHandler }): Promise<BunUdpSocket>;
+  serve(options: {
+    hostname: string;
+    port: number;
+    development: boolean;
+    reusePort: boolean;
+    fetch(request: Request): Response | Promise<Response>;
+    error(error: Error): Response;
+  }): BunHttpServer;
+}
+
+/** A running `Bun.serve` server. */
+export interface BunHttpServer {
+  readonly hostname: string | undefined;
+  readonly port: number | undefined;
+  stop(closeActiveConnections?: boolean): Promise<void>;
 }
 
 /** The `Bun` global; only valid when running on Bun. */

@@ -29,6 +29,7 @@
  */
 import { formatHostPort, toNetAddress } from "./_address.ts";
 import { bindBunDatagram } from "./_bun_datagram.ts";
+import { serveBunHttp } from "./_bun_http.ts";
 import {
   bunApi,
   type BunListener as BunListenerHandle,
@@ -107,7 +108,9 @@ class BunConnection implements Connection {
   constructor(socket: BunSocket) {
     this.#socket = socket;
     this.local = toNetAddress(socket.localAddress, socket.localPort);
-    this.remote = toNetAddress(socket.remoteAddress, socket.remotePort);
+    // A peer that reset the connection before Bun opened it has no address left
+    // (HAProxy's health checks do that): "" lets the session close it quietly.
+    this.remote = toNetAddress(socket.remoteAddress ?? "", socket.remotePort ?? 0);
     socket.setNoDelay(true);
   }
 
@@ -336,4 +339,5 @@ export const bunRuntime: NetRuntime = {
   connect,
   listenForPeer: (options) => listenForPeer(listen, options),
   bindDatagram: bindBunDatagram,
+  serveHttp: serveBunHttp,
 };

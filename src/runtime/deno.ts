@@ -33,6 +33,7 @@
 import { formatHostPort, toNetAddress } from "./_address.ts";
 import { Backoff } from "./_backoff.ts";
 import { bindDenoDatagram } from "./_deno_datagram.ts";
+import { serveDenoHttp } from "./_deno_http.ts";
 import { dialCancellable } from "./_dial.ts";
 import { toNetError } from "./_errors.ts";
 import { listenForPeer } from "./_peer_listener.ts";
@@ -303,10 +304,15 @@ class DenoListener implements Listener {
   #onAcceptFailure = (error: unknown): void => {
     this.#accepting = null;
     if (this.#closed) return;
+    const failure = toNetError(error, `accept on ${formatHostPort(this.address.host, this.address.port)}`);
+    // A peer that reset its connection while it was being accepted (a load
+    // balancer's health check) is that peer's business, not the listener's.
+    if (failure.code === "reset" || failure.code === "closed") {
+      this.#acceptNext();
+      return;
+    }
     setTimeout(this.#acceptNext, this.#backoff.next());
-    this.#onAcceptError?.(
-      toNetError(error, `accept on ${formatHostPort(this.address.host, this.address.port)}`),
-    );
+    this.#onAcceptError?.(failure);
   };
 }
 
@@ -345,4 +351,5 @@ export const denoRuntime: NetRuntime = {
   connect,
   listenForPeer: (options) => listenForPeer(listen, options),
   bindDatagram: bindDenoDatagram,
+  serveHttp: serveDenoHttp,
 };

@@ -26,6 +26,7 @@ import process from "node:process";
 import { formatHostPort, toNetAddress } from "./_address.ts";
 import { abortError, toNetError } from "./_errors.ts";
 import { bindNodeDatagram } from "./_node_datagram.ts";
+import { serveNodeHttp } from "./_node_http.ts";
 import { listenForPeer } from "./_peer_listener.ts";
 import type {
   Connection,
@@ -251,4 +252,5 @@ export const nodeRuntime: NetRuntime = {
   connect,
   listenForPeer: (options) => listenForPeer(listen, options),
   bindDatagram: bindNodeDatagram,
+  serveHttp: serveNodeHttp,
 };

@@ -190,6 +190,47 @@ export interface NetRuntime {
   listenForPeer(options: PeerListenOptions): Promise<PeerListener>;
   /** Binds a UDP socket (UDP ASSOCIATE). */
   bindDatagram(options: DatagramOptions): Promise<DatagramSocket>;
+  /**
+   * Serves HTTP/1.1 with the runtime's own server (`--metrics`). Optional:
+   * test runtimes may leave it out, and the caller then uses another
+   * adapter's.
+   */
+  serveHttp?(options: HttpServeOptions): Promise<HttpServer>;
+}
+
+/** A request as an `HttpHandler` sees it: only what a metrics endpoint needs. */
+export interface HttpRequest {
+  /** `GET`, `HEAD`, ... */
+  readonly method: string;
+  /** The path without the query string (`/metrics`). */
+  readonly path: string;
+}
+
+/** A complete response: small bodies only (no streaming). */
+export interface HttpResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/** Answers one request; must not throw (an error gives a 500 with no detail). */
+export type HttpHandler = (request: HttpRequest) => HttpResponse | Promise<HttpResponse>;
+
+/** Options for `NetRuntime.serveHttp`. */
+export interface HttpServeOptions {
+  /** Numeric address to listen on. */
+  readonly host: string;
+  /** Port to listen on; 0 lets the kernel choose. */
+  readonly port: number;
+  readonly handler: HttpHandler;
+}
+
+/** A running HTTP server. */
+export interface HttpServer {
+  /** The address the kernel actually bound (port 0 resolved). */
+  readonly address: NetAddress;
+  /** Stops listening and closes idle and open connections; resolves when done. Idempotent. */
+  close(): Promise<void>;
 }
 
 /** Normalised network failure codes, independent of the runtime. */

@@ -55,6 +55,12 @@ export interface SessionRecord {
   readonly datagramsDown?: number;
   /** UDP ASSOCIATE: dropped datagrams by reason. */
   readonly drops?: Readonly<Record<string, number>>;
+  /** How the client authenticated (`none`, `password`, `userid`), or empty when it did not get that far. */
+  readonly authMethod?: string;
+  /** Seconds from accept until the request was read (greeting and authentication included). */
+  readonly handshakeSeconds?: number;
+  /** CONNECT: seconds from the request until the target (or the chain to it) was connected. */
+  readonly connectSeconds?: number;
 }
 
 /** Receives each finished session's record (metrics, tests). */
@@ -82,6 +88,10 @@ export class SessionAccount {
   #user = "";
   #route = "";
   #done = false;
+  #authMethod = "";
+  /** `performance.now()` when the request was read, or -1. */
+  #requestAt = -1;
+  #connectSeconds: number | undefined;
   /** UDP ASSOCIATE's counts for the record. */
   #udp: Pick<SessionRecord, "datagramsUp" | "datagramsDown" | "drops"> | undefined;
 
@@ -122,6 +132,17 @@ export class SessionAccount {
   setRequest(request: SessionRequest, user: string): void {
     this.#request = request;
     this.#user = user;
+    this.#requestAt = performance.now();
+  }
+
+  /** How the client got in (`password` after a successful RFC 1929 login), for the record. */
+  authenticated(method: string): void {
+    this.#authMethod = method;
+  }
+
+  /** CONNECT: the target (or the chain to it) is connected; the record gets the time since the request. */
+  connected(): void {
+    if (this.#requestAt >= 0) this.#connectSeconds = (performance.now() - this.#requestAt) / 1000;
   }
 
   /** Seconds since the session started, as logged (`0.123`). */
@@ -375,6 +396,9 @@ export class SessionAccount {
       ...(reason === undefined ? {} : { reason }),
       ...bind,
       ...this.#udp,
+      authMethod: this.#authMethod,
+      ...(this.#requestAt < 0 ? {} : { handshakeSeconds: (this.#requestAt - this.#started) / 1000 }),
+      ...(this.#connectSeconds === undefined ? {} : { connectSeconds: this.#connectSeconds }),
     };
     for (const recorder of this.#recorders) recorder(record);
   }

@@ -105,7 +105,7 @@ describe("BIND on this host", () => {
       assert.equal(new TextDecoder().decode(await peer.read(5)), "early");
       await exchange(client, peer, "hello", "world!");
       const [record] = await h.waitForRecords(1);
-      assert.deepEqual({ ...record, seconds: 0 }, {
+      assert.deepEqual({ ...record, seconds: 0, handshakeSeconds: 0 }, {
         id: 1,
         client: CLIENT,
         version: "5",
@@ -119,6 +119,8 @@ describe("BIND on this host", () => {
         outcome: "done",
         listen: "198.51.100.1:40000",
         peer: "203.0.113.10:20",
+        authMethod: "none",
+        handshakeSeconds: 0,
       });
       const lines = h.log.lines();
       assert.equal(lines.length, 2, lines.join("\n"));

@@ -60,6 +60,7 @@ export async function serveConnect(session: CommandSession): Promise<void> {
   } catch (error) {
     return fail(error);
   }
+  account.connected();
   handshake.finish();
   if (client.closed) {
     dialed.connection.close();

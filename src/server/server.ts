@@ -48,6 +48,11 @@ export class SocksServer {
     return this.#sessions.size;
   }
 
+  /** Clients closed at once because `-m` sessions were already running, since the start. */
+  get rejectedSessions(): number {
+    return this.#rejected;
+  }
+
   /** True once `shutdown` was called: no new sessions are accepted. */
   get draining(): boolean {
     return this.#draining;

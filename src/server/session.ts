@@ -101,12 +101,14 @@ export async function serveSession(connection: Connection, context: SessionConte
     let request: SessionRequest;
     if (version === 5) {
       identity = await negotiateSocks5(handshake, client, policy.negotiation);
+      account.authenticated(identity.method);
       request = await readSocks5Request(handshake);
       account.setRequest(request, identity.user);
     } else {
       request = await readSocks4Request(handshake);
       account.setRequest(request, request.userId);
       identity = negotiateSocks4(request, policy.negotiation);
+      account.authenticated(identity.method);
     }
     // 4. authorize
     const authorization = await authorize(policy, client, identity, request);
