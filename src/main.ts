@@ -8,7 +8,7 @@
  *    detaching and `--workers` supervision branch off here
  * 4. compose: runtime, resolver, dialer, policy, server
  * 5. signals: SIGHUP reloads the policy whole; SIGTERM/SIGINT drain
- * 6. listen and report
+ * 6. listen, switch to `--user` (drop_privileges), and report
  *
  * @module
  */
@@ -22,9 +22,12 @@ import { type ProcessRole, processRole } from "./cli/process_role.ts";
 import { READY_LINE } from "./cli/ready_child.ts";
 import { type LogDestination, setupLogging, shutdownLogging } from "./log/logger.ts";
 import type { Platform } from "./platform.ts";
+import type { PrivilegeOps } from "./runtime/privileges.ts";
 import type { NetRuntime } from "./runtime/types.ts";
 import { compose } from "./app/compose.ts";
+import { type Account, becomeUser, resolveAccount } from "./app/drop_privileges.ts";
 import { listenAll, logStarted, reportListening } from "./app/listen.ts";
+import { type MetricsService, startServerMetrics } from "./app/metrics.ts";
 import { logPolicyFiles } from "./app/log_policy.ts";
 import { runOneShot } from "./app/one_shot.ts";
 import { removePidFile, writePidFile } from "./app/pid_file.ts";
@@ -79,6 +82,13 @@ export async function run(platform: Platform, argv: readonly string[]): Promise<
   if (answered !== null) return answered;
   const checked = preflight(options, report);
   if (checked === null) return 1;
+  let account: Account | null = null;
+  try {
+    if (options.user !== null) account = resolveAccount(options.user, options.group);
+  } catch (error) {
+    report(`srelay: ${(error as Error).message}`, true);
+    return 1;
+  }
   if (!options.foreground && !role.backgroundChild) return detach(platform.selfCommand, argv);
   const logging = await setupLogging({
     destination: logDestination(options, role),
@@ -106,7 +116,7 @@ export async function run(platform: Platform, argv: readonly string[]): Promise<
     return 1;
   }
   try {
-    return await serve(platform, options, role, runtimes, checked, auth, report);
+    return await serve(platform, options, role, runtimes, checked, auth, account, report);
   } finally {
     auth.close();
   }
@@ -120,16 +130,27 @@ async function serve(
   runtimes: { readonly main: NetRuntime; readonly node: NetRuntime },
   checked: NonNullable<ReturnType<typeof preflight>>,
   auth: AuthBackend,
+  account: Account | null,
   report: Report,
 ): Promise<number> {
   const logger = getLogger(["srelay"]);
+  let privileges: PrivilegeOps | null = null;
+  try {
+    if (account !== null) privileges = await platform.loadPrivileges();
+  } catch (error) {
+    report(`srelay: --user ${account?.user}: ${(error as Error).message}`, true);
+    await shutdownLogging();
+    return 1;
+  }
   const composition = compose(options, role, runtimes, checked.files, auth);
   logPolicyFiles(logger, options, checked.files, checked.warnings, composition.hostsAccess());
   const ownsPidFile = role.worker === 0;
   // Signal handlers go in before anything says "listening": a supervisor that
   // signals as soon as it reads the start-up line must find them in place.
+  let metrics: MetricsService | null = null;
   const signals = installSignals(options, composition, logger, () => {
     if (ownsPidFile) removePidFile(options.pidFile);
+    void metrics?.close();
   });
   await new Promise((resolve) => setTimeout(resolve, 0));
   const { server } = composition;
@@ -146,7 +167,32 @@ async function serve(
     await server.shutdown(0);
     return signals.exited;
   }
+  if (composition.metrics !== null) {
+    try {
+      metrics = await startServerMetrics(options, role, [runtimes.main, runtimes.node], server, composition.metrics);
+    } catch (error) {
+      await server.shutdown(0);
+      report(`srelay: cannot serve --metrics: ${(error as Error).message}`, true);
+      await shutdownLogging();
+      return 1;
+    }
+  }
+  // The PID file is written while still root (in /run, say); after --user
+  // its removal at exit may fail, which is quiet.
+  if (ownsPidFile) writePidFile(options.pidFile, logger);
+  if (account !== null && privileges !== null) {
+    const failure = becomeUser(account, privileges, options, logger);
+    if (failure !== null) {
+      await server.shutdown(0);
+      await metrics?.close();
+      if (ownsPidFile) removePidFile(options.pidFile);
+      report(`srelay: ${failure}; stopped`, true);
+      await shutdownLogging();
+      return 1;
+    }
+  }
   reportListening(lines, server, role, report);
+  if (metrics !== null) report(metrics.line);
   logStarted(
     logger,
     server,
@@ -155,7 +201,6 @@ async function serve(
     { platform: platform.name, io: runtimes.main.name },
     composition.blockInternal,
   );
-  if (ownsPidFile) writePidFile(options.pidFile, logger);
   if (role.reportsToParent) report(READY_LINE);
   return await signals.exited;
 }

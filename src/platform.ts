@@ -6,6 +6,7 @@
  */
 import type { CryptFunction } from "./auth/verifier.ts";
 import type { SyslogOpeners } from "./log/syslog_sink.ts";
+import type { PrivilegeOps } from "./runtime/privileges.ts";
 import type { NetRuntime } from "./runtime/types.ts";
 
 /** The runtime-specific pieces the core needs. */
@@ -22,4 +23,6 @@ export interface Platform {
   readonly syslog: SyslogOpeners;
   /** Loads crypt(3) from libcrypt (host accounts); rejects with the reason where it cannot. */
   loadCrypt(): Promise<CryptFunction>;
+  /** Loads the calls that switch users (`--user`); rejects with the reason where it cannot. */
+  loadPrivileges(): Promise<PrivilegeOps>;
 }

@@ -1,14 +1,16 @@
 /**
  * Step 5 of `run()`: SIGHUP reloads every reloadable file into one new
  * policy snapshot, put in force whole or rejected whole; SIGTERM and SIGINT
- * drain the server (no new sessions, up to `--grace` for running ones).
+ * drain the server (no new sessions, up to `--grace` for running ones);
+ * SIGUSR1 closes `--log-file` and opens it again (log rotation), and so
+ * does SIGHUP when the file was renamed or removed.
  *
  * @module
  */
 import type { Logger } from "@logtape/logtape";
 import { formatIssue } from "../config/config_issue.ts";
 import type { CliOptions } from "../cli/options.ts";
-import { shutdownLogging } from "../log/logger.ts";
+import { reopenLogFile, shutdownLogging } from "../log/logger.ts";
 import { readPolicyFiles } from "../policy/load.ts";
 import { policyFiles } from "./policy_files.ts";
 import type { Composition } from "./compose.ts";
@@ -39,7 +41,25 @@ export function reload(options: CliOptions, composition: Composition, logger: Lo
   return true;
 }
 
-/** Installs SIGHUP, SIGTERM and SIGINT handlers; `onStopped` runs after the drain. */
+/**
+ * Closes `--log-file` and opens it again by name (after logrotate renamed
+ * it); on SIGHUP only when the file was renamed or removed. A file that
+ * cannot be opened (after `--user`, NAME must be allowed to write it) is
+ * logged, and lines keep going to the old one.
+ */
+export async function reopenLog(signal: "SIGUSR1" | "SIGHUP", logger: Logger): Promise<void> {
+  try {
+    const file = await reopenLogFile({ onlyIfMoved: signal === "SIGHUP" });
+    if (file !== null) logger.info("{signal} received: reopened the log file {file}", { signal, file });
+  } catch (error) {
+    logger.error("{signal} received: cannot reopen the log file: {error}; lines keep going to the file opened before", {
+      signal,
+      error: (error as Error).message,
+    });
+  }
+}
+
+/** Installs SIGHUP, SIGUSR1, SIGTERM and SIGINT handlers; `onStopped` runs after the drain. */
 export function installSignals(
   options: CliOptions,
   composition: Composition,
@@ -66,7 +86,11 @@ export function installSignals(
     await shutdownLogging();
     resolveExit(0);
   };
-  process.on("SIGHUP", () => void reload(options, composition, logger));
+  process.on("SIGHUP", () => {
+    void reopenLog("SIGHUP", logger);
+    reload(options, composition, logger);
+  });
+  process.on("SIGUSR1", () => void reopenLog("SIGUSR1", logger));
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
   return {

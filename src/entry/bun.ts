@@ -10,6 +10,7 @@ import { nodeRuntime } from "../runtime/node.ts";
 import { openUdpSyslog } from "../runtime/syslog_udp.ts";
 import { openBunUnixSyslog } from "../runtime/syslog_unix_bun.ts";
 import { loadBunCrypt } from "../runtime/crypt_bun.ts";
+import { bunPrivileges } from "../runtime/privileges_bun.ts";
 
 const { main } = bunApi();
 const compiled = main.startsWith("/$bunfs/") || main.startsWith("B:/~BUN/");
@@ -22,6 +23,7 @@ const code = await run(
     selfCommand: compiled ? [process.execPath] : [process.execPath, main],
     syslog: { unix: openBunUnixSyslog, udp: openUdpSyslog },
     loadCrypt: loadBunCrypt,
+    loadPrivileges: () => Promise.resolve(bunPrivileges),
   },
   process.argv.slice(2),
 );

@@ -12,6 +12,7 @@ import { nodeRuntime } from "../runtime/node.ts";
 import { openUdpSyslog } from "../runtime/syslog_udp.ts";
 import { openDenoUnixSyslog } from "../runtime/syslog_unix_deno.ts";
 import { loadDenoCrypt } from "../runtime/crypt_deno.ts";
+import { loadDenoPrivileges } from "../runtime/privileges_deno.ts";
 
 const compiled = !/^deno(\.exe)?$/.test(basename(Deno.execPath()));
 const selfCommand = compiled ? [Deno.execPath()] : [
@@ -31,6 +32,7 @@ const code = await run(
     selfCommand,
     syslog: { unix: openDenoUnixSyslog, udp: openUdpSyslog },
     loadCrypt: loadDenoCrypt,
+    loadPrivileges: loadDenoPrivileges,
   },
   Deno.args,
 );

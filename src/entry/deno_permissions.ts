@@ -2,7 +2,8 @@
  * The permissions srelay needs under Deno: network, its config, log and PID
  * files, environment, system information (host name), and starting itself
  * (background mode, workers), and FFI (crypt(3) in libcrypt for host
- * accounts, the syslog socket). Used when it re-runs itself and by
+ * accounts, the syslog socket, libc's setgroups/setresgid/setresuid for
+ * `--user`). Used when it re-runs itself and by
  * `scripts/build.ts` for `deno compile`.
  *
  * @module

@@ -87,6 +87,8 @@ export interface StartOptions {
   readonly timeoutMs?: number;
   readonly env?: Record<string, string>;
   readonly cwd?: string;
+  /** A command that runs srelay, e.g. `["setpriv", "--groups", "4", "--"]` (it must exec, keeping the PID). */
+  readonly wrapper?: readonly string[];
 }
 
 /** Starts srelay with `args` (`-f` is added) and waits for its start-up lines. */
@@ -95,7 +97,7 @@ export async function startServer(
   args: string[],
   options: StartOptions = {},
 ): Promise<RunningServer> {
-  const [program, ...prefix] = serverCommand(mode);
+  const [program, ...prefix] = [...(options.wrapper ?? []), ...serverCommand(mode)];
   const child = spawn(program!, [...prefix, "-f", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NO_COLOR: "1", ...options.env },
