@@ -18,6 +18,8 @@ import { createReverseLookup } from "../runtime/reverse_lookup.ts";
 import type { NetAddress, NetRuntime } from "../runtime/types.ts";
 import { SocksServer } from "../server/server.ts";
 import { ServerMetrics } from "../metrics/server_metrics.ts";
+import type { Admitter } from "../server/admit.ts";
+import { clientLimitAdmitter } from "../server/client_limit.ts";
 import { proxyHeaderAdmitter } from "../server/proxy_header.ts";
 import { formatAddress } from "../server/session_context.ts";
 import { createDirectDialer } from "../upstream/direct_dialer.ts";
@@ -46,6 +48,18 @@ function clientLabeller(options: CliOptions): (address: NetAddress) => string | 
     const name = await lookup(address.host);
     return name === null ? formatAddress(address) : `${name}[${address.host}]:${address.port}`;
   };
+}
+
+/**
+ * The listener's admitters. The PROXY header comes first: every later
+ * admitter (`--max-per-client`, then the policy's tcp_wrappers) sees the
+ * client address it carries.
+ */
+function listenerAdmitters(options: CliOptions): Admitter[] {
+  const admitters: Admitter[] = [];
+  if (options.proxyProtocol !== null) admitters.push(proxyHeaderAdmitter(options.proxyProtocol.from));
+  if (options.maxPerClient > 0) admitters.push(clientLimitAdmitter(options.maxPerClient));
+  return admitters;
 }
 
 /** Composes the server for `options` over `runtime` (and node:net for source-bound dials). */
@@ -92,8 +106,7 @@ export function compose(
         bindAnyPort: options.bindAnyPort,
       },
       logger: getLogger(["srelay", "session"]),
-      // The PROXY header comes first: every later admitter sees the client address it carries.
-      admitters: options.proxyProtocol === null ? [] : [proxyHeaderAdmitter(options.proxyProtocol.from)],
+      admitters: listenerAdmitters(options),
       recorders: metrics === null ? [] : [metrics.recorder],
       labelClient: clientLabeller(options),
       runtime: runtimes.main,

@@ -22,6 +22,12 @@ Listening
                      Default: every IPv4 and IPv6 address, port 1080.
   -m NUM             At most NUM sessions at once; clients over the limit are closed at
                      once and logged. 0 = no limit (default).
+  --max-per-client N At most N sessions at once from one client address (the one a
+                     PROXY header names, with --proxy-protocol); more are closed at
+                     once, before any SOCKS byte, with one log line a second per
+                     address. IPv4-mapped IPv6 counts as IPv4; IPv6 counts per
+                     address, not per /64. Per worker with --workers. 0 = no limit
+                     (default).
   -o MINUTES         Close a session after MINUTES without traffic in either direction
                      (decimals allowed: -o 0.5 is 30 s). 0 = never (default).
   --handshake-timeout SECONDS

@@ -74,6 +74,7 @@ describe("helpText()", () => {
     const withValue: Record<string, string> = {
       "-i": ":0",
       "-m": "1",
+      "--max-per-client": "4",
       "-o": "1",
       "-c": "/x",
       "-u": "/x",

@@ -24,6 +24,8 @@ export interface CliOptions {
   readonly passwdFile: string | null;
   /** `-m`: 0 = unlimited. */
   readonly maxSessions: number;
+  /** `--max-per-client`: concurrent sessions per client address (after the PROXY header); 0 = unlimited. */
+  readonly maxPerClient: number;
   /** `-o` in milliseconds: 0 = no idle timeout. */
   readonly idleTimeoutMs: number;
   /** `--fin-wait` in milliseconds: 0 = half-closed sessions may last forever. */
@@ -88,6 +90,7 @@ const SPEC = {
   config: { type: "string", short: "c" },
   interface: { type: "string", short: "i", multiple: true },
   "max-sessions": { type: "string", short: "m" },
+  "max-per-client": { type: "string" },
   "idle-timeout": { type: "string", short: "o" },
   "pid-file": { type: "string", short: "p" },
   "passwd-file": { type: "string", short: "u" },
@@ -247,6 +250,7 @@ export function parseCliOptions(argv: readonly string[]): CliOptions {
     },
     passwdFile: values["passwd-file"] ?? null,
     maxSessions: number("-m", values["max-sessions"], 0, { integer: true }),
+    maxPerClient: number("--max-per-client", values["max-per-client"], 0, { integer: true }),
     idleTimeoutMs: Math.round(number("-o", values["idle-timeout"], 0) * 60_000),
     finWaitMs: Math.round(number("--fin-wait", values["fin-wait"], 0) * 1000),
     pidFile: values["pid-file"] ?? null,

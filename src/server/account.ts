@@ -329,9 +329,9 @@ export class SessionAccount {
     this.#end(outcome, 0, 0);
   }
 
-  /** The admit stage refused the client before any SOCKS byte. */
-  denied(outcome: string, reason: string): void {
-    this.#log("warn", "{client} denied: {reason}", { session: this.#id, client: "", reason, outcome });
+  /** The admit stage refused the client before any SOCKS byte (at `level`: `debug` for a repeat). */
+  denied(outcome: string, reason: string, level: "warn" | "debug" = "warn"): void {
+    this.#log(level, "{client} denied: {reason}", { session: this.#id, client: "", reason, outcome });
     this.#end(outcome, 0, 0);
   }
 

@@ -1,8 +1,9 @@
 /**
  * Stage 1, admit: who the client is, decided from its address before any
- * SOCKS byte is read. Admitters run in order (PROXY protocol first, which
- * may replace the address, then tcp_wrappers and per-client limits); the
- * first refusal closes the connection at once.
+ * SOCKS byte is read. Admitters run in order (the listener's: PROXY
+ * protocol first, which may replace the address, then `--max-per-client`;
+ * then the policy's: tcp_wrappers); the first refusal closes the connection
+ * at once.
  *
  * @module
  */
@@ -17,10 +18,26 @@ export interface ClientInfo {
   readonly local: NetAddress;
 }
 
+/**
+ * What an admitted client holds until its session ends (a `--max-per-client`
+ * slot): given back exactly once, however the session ends.
+ */
+export interface AdmitHold {
+  readonly release?: () => void;
+}
+
+/** A refusal: its outcome, the reason its log line gives, and that line's level (`debug` for a repeat). */
+export interface AdmitRefusal {
+  readonly admitted: false;
+  readonly outcome: string;
+  readonly reason: string;
+  readonly level?: "warn" | "debug";
+}
+
 /** An admitter's answer. */
 export type AdmitDecision =
-  | { readonly admitted: true; readonly client: ClientInfo }
-  | { readonly admitted: false; readonly outcome: string; readonly reason: string };
+  | { readonly admitted: true; readonly client: ClientInfo } & AdmitHold
+  | AdmitRefusal;
 
 /** One check of the admit stage. */
 export interface Admitter {
@@ -31,15 +48,21 @@ export interface Admitter {
   admit(client: ClientInfo, handshake: Handshake): AdmitDecision | Promise<AdmitDecision>;
 }
 
-/** What the admit stage decided, with the client as the last admitter to admit it saw it. */
+/**
+ * What the admit stage decided, with the client as the last admitter to
+ * admit it saw it. An admitted client's `release`, if any, gives back what
+ * every admitter holds for it: the session calls it once it ends.
+ */
 export type AdmitOutcome =
-  | { readonly admitted: true; readonly client: ClientInfo }
-  | { readonly admitted: false; readonly client: ClientInfo; readonly outcome: string; readonly reason: string };
+  | { readonly admitted: true; readonly client: ClientInfo } & AdmitHold
+  | AdmitRefusal & { readonly client: ClientInfo };
 
 /**
  * Runs `first` then `second` in order; resolves to the first refusal or to
  * the last admitted `ClientInfo`. A refusal carries the client as admitted
  * so far (the address a PROXY header gave), which is what its log line names.
+ * On a refusal or an error, whatever earlier admitters hold is released here;
+ * on admission, the outcome's `release` is the caller's to call.
  *
  * @example
  * ```ts
@@ -60,28 +83,64 @@ export function admitClient(
   return admitFrom([...first, ...second], 0, client, handshake);
 }
 
+/** One release for both: `second` (the later hold) first, then `first`; no allocation when only one is set. */
+function both(first: (() => void) | undefined, second: (() => void) | undefined): (() => void) | undefined {
+  if (first === undefined) return second;
+  if (second === undefined) return first;
+  return () => {
+    try {
+      second();
+    } finally {
+      first();
+    }
+  };
+}
+
 /**
  * Runs `admitters` from `index` on; stays synchronous while they answer
  * synchronously (address-only tcp_wrappers rules), so the common case costs
- * no promise per connection.
+ * no promise per connection. `held` is what earlier admitters hold.
  */
 function admitFrom(
   admitters: readonly Admitter[],
   index: number,
   client: ClientInfo,
   handshake: Handshake,
+  held?: () => void,
 ): AdmitOutcome | Promise<AdmitOutcome> {
   let current = client;
+  let release = held;
   for (let i = index; i < admitters.length; i++) {
-    const decision = (admitters[i] as Admitter).admit(current, handshake);
+    let decision;
+    try {
+      decision = (admitters[i] as Admitter).admit(current, handshake);
+    } catch (error) {
+      release?.();
+      throw error;
+    }
     if (decision instanceof Promise) {
       const from = current;
-      return decision.then((settled) =>
-        settled.admitted ? admitFrom(admitters, i + 1, settled.client, handshake) : { ...settled, client: from }
+      const holding = release;
+      return decision.then(
+        (settled) => {
+          if (settled.admitted) {
+            return admitFrom(admitters, i + 1, settled.client, handshake, both(holding, settled.release));
+          }
+          holding?.();
+          return { ...settled, client: from };
+        },
+        (error) => {
+          holding?.();
+          throw error;
+        },
       );
     }
-    if (!decision.admitted) return { ...decision, client: current };
+    if (!decision.admitted) {
+      release?.();
+      return { ...decision, client: current };
+    }
     current = decision.client;
+    release = both(release, decision.release);
   }
-  return { admitted: true, client: current };
+  return release === undefined ? { admitted: true, client: current } : { admitted: true, client: current, release };
 }

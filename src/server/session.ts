@@ -79,6 +79,8 @@ export async function serveSession(connection: Connection, context: SessionConte
   const handshake = new Handshake(connection, scope.settings.handshakeTimeoutMs, context.shutdown);
   const account = new SessionAccount(scope.logger, scope.recorders, context.id, connection.remote);
   let version = 0;
+  /** What the admitters hold for this client (a `--max-per-client` slot): given back when the session ends. */
+  let release: (() => void) | undefined;
   try {
     // 1. admit
     const peer: ClientInfo = { address: connection.remote, local: connection.local };
@@ -86,10 +88,11 @@ export async function serveSession(connection: Connection, context: SessionConte
       ? { admitted: true as const, client: peer }
       : admitClient(scope.admitters, policy.admitters, peer, handshake);
     if (admission instanceof Promise) admission = await admission;
+    if (admission.admitted) release = admission.release;
     const client: ClientInfo = admission.client;
     account.setClient(client.address, scope.labelClient(client.address));
     if (!admission.admitted) {
-      account.denied(admission.outcome, admission.reason);
+      account.denied(admission.outcome, admission.reason, admission.level);
       return;
     }
     version = await handshake.read(peekVersion);
@@ -137,5 +140,6 @@ export async function serveSession(connection: Connection, context: SessionConte
   } finally {
     handshake.finish();
     connection.close();
+    release?.();
   }
 }
