@@ -323,3 +323,15 @@ describe("properties", () => {
     );
   });
 });
+
+describe("parseRules on hostile input", () => {
+  test("a line with a very long run of blanks is read in linear time (same result as a short one)", () => {
+    const long = parseRules(
+      `block${" ".repeat(200_000)}to 10.0.0.0/8 command connect ,${" ".repeat(9999)} bind\n`,
+      "rules",
+    );
+    const short = parseRules("block to 10.0.0.0/8 command connect,bind\n", "rules");
+    assert.ok(short.ok && short.rules[0]?.commands?.length === 2, "the short line is a valid rule with two commands");
+    assert.deepEqual(long, short);
+  });
+});
