@@ -66,7 +66,7 @@ export interface SessionRecord {
 /** Receives each finished session's record (metrics, tests). */
 export type SessionRecorder = (record: SessionRecord) => void;
 
-type Level = "debug" | "info" | "warn";
+type Level = "debug" | "info" | "warn" | "error";
 type Fields = Record<string, unknown>;
 
 const ATYP_TEXT = { ipv4: "ipv4", ipv6: "ipv6", domain: "fqdn" } as const;
@@ -344,6 +344,23 @@ export class SessionAccount {
       outcome: "handshake_failed",
     });
     this.#end("handshake_failed", 0, 0);
+  }
+
+  /**
+   * Something failed that no stage expected (a bug, not bad input): logged
+   * at error level with the error's class and where it was thrown, so it
+   * cannot pass for an ordinary bad handshake.
+   */
+  internalError(error: unknown): void {
+    const where = error instanceof Error ? error.stack?.split("\n").find((line) => /^\s+at /.test(line))?.trim() : "";
+    this.#log("error", "{client} internal error: {reason}{where}", {
+      session: this.#id,
+      client: "",
+      reason: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      where: where ? ` (${where})` : "",
+      outcome: "internal_error",
+    });
+    this.#end("internal_error", 0, 0);
   }
 
   #requestFields(): Fields {

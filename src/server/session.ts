@@ -133,9 +133,13 @@ export async function serveSession(connection: Connection, context: SessionConte
       await handshake.refuse(error.reply);
       return;
     }
-    const quiet = error instanceof NetError && error.code === "closed" && handshake.inbox.buffered === 0 &&
-      version === 0;
-    account.handshakeFailed(error, quiet);
+    if (error instanceof ProtocolError || error instanceof NetError) {
+      const quiet = error instanceof NetError && error.code === "closed" && handshake.inbox.buffered === 0 &&
+        version === 0;
+      account.handshakeFailed(error, quiet);
+    } else {
+      account.internalError(error);
+    }
     await handshake.refuse();
   } finally {
     handshake.finish();

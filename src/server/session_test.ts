@@ -191,3 +191,19 @@ describe("the handshake deadline stays out of the relay", () => {
     );
   });
 });
+
+describe("an error no stage expected", () => {
+  test("is logged at error level with its class and where it was thrown, not as a bad handshake", async () => {
+    const broken = { admit: () => Promise.reject(new TypeError("boom")) };
+    await withServer({ admitters: [broken] }, async (h) => {
+      const client = h.client();
+      client.send(SOCKS5_GREETING);
+      await client.readToEnd(500);
+      const record = (await h.waitForRecords(1))[0];
+      assert.equal(record?.outcome, "internal_error");
+      const entry = h.log.entries().find((line) => line.properties.outcome === "internal_error");
+      assert.equal(entry?.level, "error");
+      assert.match(entry?.text ?? "", /internal error: TypeError: boom \(at /);
+    });
+  });
+});
