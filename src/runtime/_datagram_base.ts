@@ -141,3 +141,47 @@ export abstract class DatagramBase implements DatagramSocket {
 function sendAction(bytes: Uint8Array, host: string, port: number): string {
   return `send ${bytes.length} bytes to ${formatHostPort(host, port)}`;
 }
+
+/**
+ * A UDP socket whose runtime must send one datagram at a time (Deno's
+ * `DatagramConn` and node:dgram on Deno send concurrent datagrams in reverse
+ * order): datagrams are copied into a bounded queue and handed to
+ * `sendHead` one by one; the subclass calls `sent` when each is done.
+ */
+export abstract class SerialDatagram extends DatagramBase {
+  /** Datagrams to send; the first one is in flight. */
+  #queue: Outgoing[] = [];
+
+  protected transmit(bytes: Uint8Array, host: string, port: number): void {
+    const queue = this.#queue;
+    if (queue.length >= SEND_QUEUE_LIMIT) {
+      this.queueFull({ bytes, host, port });
+      return;
+    }
+    const datagram = { bytes: bytes.slice(), host, port };
+    queue.push(datagram);
+    if (queue.length === 1) this.sendHead(datagram);
+  }
+
+  /** Starts sending `datagram`, the head of the queue. */
+  protected abstract sendHead(datagram: Outgoing): void;
+
+  /** The head was sent (or failed with `error`): report a failure, then send the next one. */
+  protected sent(error?: unknown): void {
+    const head = this.#queue.shift();
+    if (error !== undefined && head !== undefined) this.sendFailed(error, head);
+    const next = this.#queue[0];
+    if (next !== undefined && !this.closed) this.sendHead(next);
+  }
+
+  /** Sends the head again (a send that failed for an earlier datagram's error). */
+  protected resend(): void {
+    const head = this.#queue[0];
+    if (head !== undefined && !this.closed) this.sendHead(head);
+  }
+
+  /** Drops every queued datagram (on close). */
+  protected dropQueue(): void {
+    this.#queue = [];
+  }
+}

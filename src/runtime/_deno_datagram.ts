@@ -23,7 +23,7 @@
  */
 import { formatHostPort, toNetAddress } from "./_address.ts";
 import { Backoff } from "./_backoff.ts";
-import { DatagramBase, type Outgoing, SEND_QUEUE_LIMIT } from "./_datagram_base.ts";
+import { type Outgoing, SerialDatagram } from "./_datagram_base.ts";
 import { netErrorCode, toNetError } from "./_errors.ts";
 import { PortReleases } from "./_port_release.ts";
 import type { DatagramOptions, DatagramSocket } from "./types.ts";
@@ -45,14 +45,12 @@ export async function bindDenoDatagram(options: DatagramOptions): Promise<Datagr
   }
 }
 
-class DenoDatagram extends DatagramBase {
+class DenoDatagram extends SerialDatagram {
   #conn: Deno.DatagramConn;
   #buffer = new Uint8Array(RECEIVE_BUFFER);
   #receiving: Promise<unknown> | null = null;
   #sending: Promise<unknown> | null = null;
   #backoff = new Backoff();
-  /** Datagrams to send; the first one is in flight. */
-  #queue: Outgoing[] = [];
 
   constructor(conn: Deno.DatagramConn) {
     const addr = conn.addr as Deno.NetAddr;
@@ -61,18 +59,8 @@ class DenoDatagram extends DatagramBase {
     this.#receiveNext();
   }
 
-  protected transmit(bytes: Uint8Array, host: string, port: number): void {
-    const queue = this.#queue;
-    if (queue.length >= SEND_QUEUE_LIMIT) {
-      this.queueFull({ bytes, host, port });
-      return;
-    }
-    queue.push({ bytes: bytes.slice(), host, port });
-    if (queue.length === 1) this.#sendHead();
-  }
-
   protected release(): void {
-    this.#queue = [];
+    this.dropQueue();
     try {
       this.#conn.close();
     } catch {
@@ -103,23 +91,18 @@ class DenoDatagram extends DatagramBase {
     setTimeout(this.#receiveNext, this.#backoff.next());
   };
 
-  #sendHead(): void {
-    const head = this.#queue[0];
-    if (head === undefined) return;
+  protected sendHead(head: Outgoing): void {
     this.#sending = this.#conn.send(head.bytes, { transport: "udp", hostname: head.host, port: head.port })
       .then(this.#onSent, this.#onSendError);
   }
 
   #onSent = (): void => {
     this.#sending = null;
-    this.#queue.shift();
-    this.#sendHead();
+    this.sent();
   };
 
   #onSendError = (error: unknown): void => {
     this.#sending = null;
-    const head = this.#queue.shift();
-    if (head !== undefined) this.sendFailed(error, head);
-    this.#sendHead();
+    this.sent(error);
   };
 }

@@ -19,7 +19,7 @@
 import dgram from "node:dgram";
 import { isIPv4 } from "node:net";
 import { formatHostPort, toNetAddress } from "./_address.ts";
-import { DatagramBase, isStaleSendError, type Outgoing, SEND_QUEUE_LIMIT } from "./_datagram_base.ts";
+import { isStaleSendError, type Outgoing, SerialDatagram } from "./_datagram_base.ts";
 import { toNetError } from "./_errors.ts";
 import { PortReleases } from "./_port_release.ts";
 import type { DatagramOptions, DatagramSocket } from "./types.ts";
@@ -46,11 +46,9 @@ export async function bindNodeDatagram(options: DatagramOptions): Promise<Datagr
   return new NodeDatagram(socket);
 }
 
-class NodeDatagram extends DatagramBase {
+class NodeDatagram extends SerialDatagram {
   #socket: dgram.Socket;
   #mapIPv4: boolean;
-  /** Datagrams to send; the first one is in flight. */
-  #queue: Outgoing[] = [];
   /** The datagram in flight was already retried once. */
   #retried = false;
 
@@ -65,26 +63,14 @@ class NodeDatagram extends DatagramBase {
     socket.on("error", (error: Error) => this.socketFailed(error));
   }
 
-  protected transmit(bytes: Uint8Array, host: string, port: number): void {
-    const queue = this.#queue;
-    if (queue.length >= SEND_QUEUE_LIMIT) {
-      this.queueFull({ bytes, host, port });
-      return;
-    }
-    queue.push({ bytes: bytes.slice(), host, port });
-    if (queue.length === 1) this.#sendHead();
-  }
-
   protected release(): void {
-    this.#queue = [];
+    this.dropQueue();
     const closed = new Promise<void>((resolve) => this.#socket.once("close", resolve));
     this.#socket.close();
     releases.track(this.local.port, closed);
   }
 
-  #sendHead(): void {
-    const head = this.#queue[0];
-    if (head === undefined || this.closed) return;
+  protected sendHead(head: Outgoing): void {
     const host = this.#mapIPv4 && isIPv4(head.host) ? `::ffff:${head.host}` : head.host;
     try {
       this.#socket.send(head.bytes, head.port, host, this.#onSent);
@@ -97,12 +83,10 @@ class NodeDatagram extends DatagramBase {
     if (this.closed) return;
     if (error && !this.#retried && isStaleSendError(error)) {
       this.#retried = true;
-      this.#sendHead();
+      this.resend();
       return;
     }
     this.#retried = false;
-    const head = this.#queue.shift();
-    if (error && head !== undefined) this.sendFailed(error, head);
-    this.#sendHead();
+    this.sent(error ?? undefined);
   };
 }
