@@ -160,16 +160,8 @@ abstract class Metric<C extends Child> {
   abstract collect(): MetricFamily;
 }
 
-/** A counter, with or without labels. */
-export class Counter extends Metric<CounterChild> {
-  readonly type = "counter" as const;
-  protected create(): CounterChild {
-    return new CounterChild();
-  }
-  /** Adds to the unlabelled counter. */
-  inc(amount = 1): void {
-    this.labels().inc(amount);
-  }
+/** A metric whose children each hold one value (counters and gauges). */
+abstract class ValueMetric<C extends CounterChild | GaugeChild> extends Metric<C> {
   collect(): MetricFamily {
     return {
       name: this.name,
@@ -181,8 +173,20 @@ export class Counter extends Metric<CounterChild> {
   }
 }
 
+/** A counter, with or without labels. */
+export class Counter extends ValueMetric<CounterChild> {
+  readonly type = "counter" as const;
+  protected create(): CounterChild {
+    return new CounterChild();
+  }
+  /** Adds to the unlabelled counter. */
+  inc(amount = 1): void {
+    this.labels().inc(amount);
+  }
+}
+
 /** A gauge, with or without labels. */
-export class Gauge extends Metric<GaugeChild> {
+export class Gauge extends ValueMetric<GaugeChild> {
   readonly type = "gauge" as const;
   protected create(): GaugeChild {
     return new GaugeChild();
@@ -190,15 +194,6 @@ export class Gauge extends Metric<GaugeChild> {
   /** Sets the unlabelled gauge. */
   set(value: number): void {
     this.labels().set(value);
-  }
-  collect(): MetricFamily {
-    return {
-      name: this.name,
-      help: this.help,
-      type: this.type,
-      labelNames: this.labelNames,
-      samples: this.children().map(({ labels, child }) => ({ labels, value: child.value })),
-    };
   }
 }
 

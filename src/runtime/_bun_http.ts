@@ -6,7 +6,7 @@
  */
 import { toNetAddress } from "./_address.ts";
 import { bunApi } from "./_bun_api.ts";
-import { answer, httpListenError, requestPath } from "./_http.ts";
+import { answerFetch, httpListenError } from "./_http.ts";
 import type { HttpServeOptions, HttpServer } from "./types.ts";
 
 /** Serves `options.handler` with `Bun.serve`. */
@@ -21,20 +21,7 @@ export function serveBunHttp(options: HttpServeOptions): Promise<HttpServer> {
       // Without this, Bun 1.4 sets SO_REUSEPORT whenever `development` is false:
       // a second server on the same port would then share it instead of failing.
       reusePort: false,
-      async fetch(request) {
-        const target = request.url;
-        // `request.url` is absolute (the path starts after the authority), except for a
-        // request without a Host header (HTTP/1.0), where Bun gives the bare path.
-        const start = target.startsWith("/") ? 0 : target.indexOf("/", target.indexOf("//") + 2);
-        const response = await answer(handler, {
-          method: request.method,
-          path: start < 0 ? "/" : requestPath(target.slice(start)),
-        });
-        return new Response(request.method === "HEAD" ? null : response.body, {
-          status: response.status,
-          headers: response.headers,
-        });
-      },
+      fetch: (request) => answerFetch(handler, request),
       error: () => new Response("internal error\n", { status: 500 }),
     });
   } catch (error) {

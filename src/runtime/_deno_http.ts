@@ -4,7 +4,7 @@
  * @module
  */
 import { toNetAddress } from "./_address.ts";
-import { answer, httpListenError, requestPath } from "./_http.ts";
+import { answerFetch, httpListenError } from "./_http.ts";
 import type { HttpServeOptions, HttpServer } from "./types.ts";
 
 /** Serves `options.handler` with `Deno.serve` (quietly: no "Listening on" line). */
@@ -17,18 +17,7 @@ export function serveDenoHttp(options: HttpServeOptions): Promise<HttpServer> {
       port: options.port,
       onListen: () => {},
       onError: () => new Response("internal error\n", { status: 500 }),
-    }, async (request) => {
-      const target = request.url;
-      const start = target.indexOf("/", target.indexOf("//") + 2);
-      const response = await answer(handler, {
-        method: request.method,
-        path: start < 0 ? "/" : requestPath(target.slice(start)),
-      });
-      return new Response(request.method === "HEAD" ? null : response.body, {
-        status: response.status,
-        headers: response.headers,
-      });
-    });
+    }, (request) => answerFetch(handler, request));
   } catch (error) {
     return Promise.reject(httpListenError(error, options.host, options.port));
   }

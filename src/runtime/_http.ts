@@ -1,6 +1,7 @@
 /**
  * What the HTTP adapters of this folder share: running a handler so that it
- * never throws, and the error for a port that cannot be bound.
+ * never throws, answering a fetch-style `Request` (Bun.serve, Deno.serve),
+ * and the error for a port that cannot be bound.
  *
  * @module
  */
@@ -28,6 +29,24 @@ export async function answer(handler: HttpHandler, request: HttpRequest): Promis
   } catch {
     return FAILED;
   }
+}
+
+/**
+ * Answers a fetch-style request with `handler`. `request.url` is absolute (the
+ * path starts after the authority), except on Bun for a request without a
+ * Host header (HTTP/1.0), which gives the bare path. HEAD gets no body.
+ */
+export async function answerFetch(handler: HttpHandler, request: Request): Promise<Response> {
+  const target = request.url;
+  const start = target.startsWith("/") ? 0 : target.indexOf("/", target.indexOf("//") + 2);
+  const response = await answer(handler, {
+    method: request.method,
+    path: start < 0 ? "/" : requestPath(target.slice(start)),
+  });
+  return new Response(request.method === "HEAD" ? null : response.body, {
+    status: response.status,
+    headers: response.headers,
+  });
 }
 
 /** The `NetError` for an HTTP server that cannot listen on `host:port`. */
