@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { formatHostPort } from "../net/address.ts";
 
 /** The default SOCKS port. */
 export const DEFAULT_PORT = 1080;
@@ -55,5 +56,5 @@ export function parseListenAddress(text: string): ListenAddress {
 /** Formats a listening spec back into `-i` syntax. */
 export function formatListenAddress(spec: ListenAddress): string {
   if (spec.host === null) return `:${spec.port}`;
-  return spec.host.includes(":") ? `[${spec.host}]:${spec.port}` : `${spec.host}:${spec.port}`;
+  return formatHostPort(spec.host, spec.port);
 }

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { formatHostPort } from "../net/address.ts";
 import type { ChildProcess } from "node:child_process";
 import type { Logger } from "@logtape/logtape";
 import { WORKER_ENV, WORKER_LISTEN_ENV } from "./process_role.ts";
@@ -103,7 +104,7 @@ export async function superviseWorkers(
   }
   logger.info("{count} workers share {listen}: PIDs {pids}", {
     count,
-    listen: first.bound.map(({ host, port }) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`)).join(
+    listen: first.bound.map(({ host, port }) => formatHostPort(host, port)).join(
       " ",
     ),
     pids: [...workers.values()].map((child) => child.pid).join(", "),

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { formatHostPort } from "../net/address.ts";
 import type { DestinationPattern, Hop, RouteRule, RuleTransport } from "./srelay_conf.ts";
 
 const MAX_PORT = 65535;
@@ -57,7 +58,7 @@ export function formatRouteTable(rules: readonly RouteRule[]): string {
  */
 export function formatRoute(hops: readonly Hop[]): string {
   if (hops.length === 0) return "direct";
-  return `relay=${travelOrder(hops).map(formatHostPort).join(",")}`;
+  return `relay=${travelOrder(hops).map((hop) => formatHostPort(hop.host, hop.port)).join(",")}`;
 }
 
 /** Formats a destination pattern: `*`, `a.b.c.d/n`, `x::/n` or the name suffix. */
@@ -88,9 +89,5 @@ function travelOrder(hops: readonly Hop[]): Hop[] {
 }
 
 function formatHop(hop: Hop): string {
-  return `${formatHostPort(hop)}(${hop.protocol})`;
-}
-
-function formatHostPort(hop: Hop): string {
-  return hop.host.includes(":") ? `[${hop.host}]:${hop.port}` : `${hop.host}:${hop.port}`;
+  return `${formatHostPort(hop.host, hop.port)}(${hop.protocol})`;
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { formatHostPort } from "../net/address.ts";
 import ipaddr from "ipaddr.js";
 
 /** A Unix datagram socket path, or a UDP collector. */
@@ -80,5 +81,5 @@ export function parseSyslogAddress(text: string): SyslogAddress {
  */
 export function formatSyslogAddress(address: SyslogAddress): string {
   if (address.kind === "unix") return address.path;
-  return address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+  return formatHostPort(address.host, address.port);
 }

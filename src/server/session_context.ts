@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { formatHostPort } from "../net/address.ts";
 import type { Logger } from "@logtape/logtape";
 import type { Policy } from "../policy/policy.ts";
 import type { Resolver } from "../runtime/resolver.ts";
@@ -68,5 +69,5 @@ export interface SessionContext {
  * ```
  */
 export function formatAddress(address: NetAddress): string {
-  return address.family === 6 ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+  return formatHostPort(address.host, address.port);
 }
