@@ -80,7 +80,8 @@ export function admitClient(
   client: ClientInfo,
   handshake: Handshake,
 ): AdmitOutcome | Promise<AdmitOutcome> {
-  return admitFrom([...first, ...second], 0, client, handshake);
+  const admitters = first.length === 0 ? second : second.length === 0 ? first : [...first, ...second];
+  return admitFrom(admitters, 0, client, handshake);
 }
 
 /** One release for both: `second` (the later hold) first, then `first`; no allocation when only one is set. */

@@ -14,7 +14,7 @@ import { serveConnect } from "./connect.ts";
 import type { Handshake } from "./handshake.ts";
 import type { Identity } from "./negotiate.ts";
 import { Refusal } from "./refusal.ts";
-import { type Command, COMMAND_TAG, type SessionRequest } from "./request.ts";
+import { type Command, requestTag, type SessionRequest } from "./request.ts";
 import type { SessionContext } from "./session_context.ts";
 import { serveUdpAssociate } from "./udp_associate.ts";
 
@@ -43,7 +43,7 @@ export function commandNotSupported(session: CommandSession): Promise<void> {
   const { request } = session;
   return Promise.reject(
     new Refusal(
-      `${request.version}-${COMMAND_TAG[request.command]}`,
+      requestTag(request),
       "command_not_supported",
       "command not supported",
       request.responder.fail("command_not_supported"),

@@ -17,6 +17,19 @@ export type Command = "connect" | "bind" | "udp";
 /** How each command appears in log lines (`5-CON`), as srelay writes it. */
 export const COMMAND_TAG: Readonly<Record<Command, string>> = { connect: "CON", bind: "BND", udp: "UDP" };
 
+/**
+ * How a request is named in log lines: `5-CON`, `4a-BND`, `5-UDP`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(requestTag({ version: "4a", command: "bind" }), "4a-BND");
+ * ```
+ */
+export function requestTag(request: Pick<SessionRequest, "version" | "command">): string {
+  return `${request.version}-${COMMAND_TAG[request.command]}`;
+}
+
 /** A decoded request, whatever protocol carried it. */
 export interface SessionRequest {
   /** `4`, `4a` or `5`, as it appears in log lines. */

@@ -29,7 +29,7 @@ import { Handshake } from "./handshake.ts";
 import { type Identity, negotiateSocks4, negotiateSocks5 } from "./negotiate.ts";
 import { Refusal } from "./refusal.ts";
 import { failureReasonFor } from "./reply_codes.ts";
-import { COMMAND_TAG, readSocks4Request, readSocks5Request, type SessionRequest } from "./request.ts";
+import { readSocks4Request, readSocks5Request, requestTag, type SessionRequest } from "./request.ts";
 import type { SessionContext } from "./session_context.ts";
 
 const UDP_AUTHORIZED: Authorization & { readonly allowed: true } = { allowed: true };
@@ -51,14 +51,13 @@ async function authorize(
   request: SessionRequest,
 ): Promise<Authorization & { readonly allowed: true }> {
   if (request.command === "udp") return UDP_AUTHORIZED;
-  const tag = `${request.version}-${COMMAND_TAG[request.command]}`;
   let authorization: Authorization;
   try {
     authorization = await policy.authorizer.authorize({ client, identity, request });
   } catch (error) {
     const reason = failureReasonFor(error);
     throw new Refusal(
-      tag,
+      requestTag(request),
       "failed",
       `${formatTarget(request.target)}: cannot check the rules: ${reason}: ${(error as Error).message}`,
       request.responder.fail(reason),
@@ -66,7 +65,7 @@ async function authorize(
   }
   if (authorization.allowed) return authorization;
   throw new Refusal(
-    tag,
+    requestTag(request),
     "not_allowed",
     `${formatTarget(request.target)}: not allowed by ${authorization.reason}`,
     request.responder.fail("not_allowed"),

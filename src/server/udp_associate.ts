@@ -46,6 +46,7 @@ import type { Authorization } from "./authorize.ts";
 import type { CommandSession } from "./commands.ts";
 import { Refusal } from "./refusal.ts";
 import { failureReasonFor } from "./reply_codes.ts";
+import { requestTag } from "./request.ts";
 import type { RouteChoice } from "./router.ts";
 
 /** Most next-hop associations one client association opens at once. */
@@ -178,7 +179,7 @@ export async function serveUdpAssociate(session: CommandSession): Promise<void> 
   const held = associationsByClient.get(key) ?? 0;
   if (held >= MAX_ASSOCIATIONS_PER_CLIENT) {
     throw new Refusal(
-      `${session.request.version}-UDP`,
+      requestTag(session.request),
       "too_many_associations",
       `${key} already holds ${held} UDP associations (at most ${MAX_ASSOCIATIONS_PER_CLIENT} per client)`,
       session.request.responder.fail("general_failure"),
