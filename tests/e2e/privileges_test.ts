@@ -11,7 +11,18 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -265,9 +276,18 @@ describe("srelay (bun) --workers 2 --user nobody", () => {
   );
 });
 
-describe("srelay (bun) as the systemd unit runs it: a user with CAP_NET_BIND_SERVICE, no --user", () => {
+describe("srelay (binary) as the systemd unit runs it: a user with CAP_NET_BIND_SERVICE, no --user", () => {
   test("--workers 2 listen below 1024, and a killed worker is restarted on that port", { skip: AS_ROOT }, async () => {
-    const server = await startLowPort("bun", ["--workers", "2"], {
+    // The process is nobody's from the start, so it runs a copy of the binary from a
+    // directory nobody can read (the checkout may sit below a directory only root can enter).
+    const dir = mkdtempSync(join(tmpdir(), "srelay-unit-"));
+    chmodSync(dir, 0o755);
+    const binary = join(dir, "srelay");
+    copyFileSync(serverCommand("binary")[0]!, binary);
+    chmodSync(binary, 0o755);
+    const server = await startLowPort("binary", ["--workers", "2"], {
+      command: [binary],
+      cwd: dir,
       wrapper: [
         "setpriv",
         "--reuid",
@@ -292,7 +312,11 @@ describe("srelay (bun) as the systemd unit runs it: a user with CAP_NET_BIND_SER
       assert.equal(childrenOf(supervisor).length, 2);
       assert.doesNotMatch(server.output(), /Cannot restart worker/);
     } finally {
-      assert.equal(await server.stop(), 0);
+      try {
+        assert.equal(await server.stop(), 0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     }
   });
 });

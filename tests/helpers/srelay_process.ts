@@ -89,6 +89,8 @@ export interface StartOptions {
   readonly cwd?: string;
   /** A command that runs srelay, e.g. `["setpriv", "--groups", "4", "--"]` (it must exec, keeping the PID). */
   readonly wrapper?: readonly string[];
+  /** The srelay command instead of the mode's (e.g. a copy of the binary another user can read). */
+  readonly command?: readonly string[];
 }
 
 /** Starts srelay with `args` (`-f` is added) and waits for its start-up lines. */
@@ -97,7 +99,7 @@ export async function startServer(
   args: string[],
   options: StartOptions = {},
 ): Promise<RunningServer> {
-  const [program, ...prefix] = [...(options.wrapper ?? []), ...serverCommand(mode)];
+  const [program, ...prefix] = [...(options.wrapper ?? []), ...(options.command ?? serverCommand(mode))];
   const child = spawn(program!, [...prefix, "-f", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NO_COLOR: "1", ...options.env },
