@@ -20,9 +20,20 @@ import { SocksServer } from "../server/server.ts";
 import { ServerMetrics } from "../metrics/server_metrics.ts";
 import type { Admitter } from "../server/admit.ts";
 import { clientLimitAdmitter } from "../server/client_limit.ts";
+import { CommandSlots } from "../server/command_limits.ts";
 import { proxyHeaderAdmitter } from "../server/proxy_header.ts";
 import { formatAddress } from "../server/session_context.ts";
 import { createDirectDialer } from "../upstream/direct_dialer.ts";
+
+/**
+ * The socket adapters: `main` serves and dials; `node` (node:net) dials
+ * from a source address when `main` cannot, and is null when no option
+ * needs it.
+ */
+export interface Runtimes {
+  readonly main: NetRuntime;
+  readonly node: NetRuntime | null;
+}
 
 /** The composed server and what reloads and listening need. */
 export interface Composition {
@@ -66,7 +77,7 @@ function listenerAdmitters(options: CliOptions): Admitter[] {
 export function compose(
   options: CliOptions,
   role: ProcessRole,
-  runtimes: { readonly main: NetRuntime; readonly node: NetRuntime },
+  runtimes: Runtimes,
   files: PolicyFilesRead,
   auth: AuthBackend,
 ): Composition {
@@ -75,7 +86,7 @@ export function compose(
   const deps: PolicyDeps = {
     direct: createDirectDialer({
       runtime: runtimes.main,
-      sourceRuntime: runtimes.node,
+      ...(runtimes.node === null ? {} : { sourceRuntime: runtimes.node }),
       resolver,
       connectTimeoutMs: options.connectTimeoutMs,
     }),
@@ -111,6 +122,7 @@ export function compose(
       labelClient: clientLabeller(options),
       runtime: runtimes.main,
       resolver,
+      commandSlots: new CommandSlots(options.commandLimits),
     },
     policy: () => built.policy,
     maxSessions: options.maxSessions,

@@ -28,6 +28,19 @@ Listening
                      address. IPv4-mapped IPv6 counts as IPv4; IPv6 counts per
                      address, not per /64. Per worker with --workers. 0 = no limit
                      (default).
+  --max-binds N      At most N BIND requests waiting for their peer at once, whether
+                     this host or a next hop listens (default 1024). One more gets
+                     REP 01 (SOCKS4: CD 5B) and a log line naming the limit. Once its
+                     peer is in, a BIND session is a relay like CONNECT's and no longer
+                     counts. Per worker with --workers. 0 = no limit.
+  --max-binds-per-client N
+                     The same, per client address, counted as --max-per-client counts
+                     (default 32).
+  --max-udp N        At most N UDP associations at once (default 1024). One more gets
+                     REP 01 and a log line naming the limit. Per worker with --workers.
+                     0 = no limit.
+  --max-udp-per-client N
+                     The same, per client address (default 32).
   -o MINUTES         Close a session after MINUTES without traffic in either direction
                      (decimals allowed: -o 0.5 is 30 s). 0 = never (default).
   --handshake-timeout SECONDS
@@ -35,7 +48,10 @@ Listening
   --fin-wait SECONDS After one side of a session has closed (FIN), close the session if
                      the other side is still open SECONDS later. 0 = no limit (default).
   --connect-timeout SECONDS
-                     Time allowed to reach the target or the nearest next hop (default 30).
+                     Time allowed to reach the target or the nearest next hop (default 30),
+                     resolving its name included: a name with no answer in time gets
+                     REP 04 (SOCKS4: CD 5B), as one the resolver gave up on. A lookup
+                     never waits more than 10 s.
   --bind-timeout SECONDS
                      Time a BIND waits for its peer to connect (default 30); then the
                      client gets a failure reply and the listening port is closed.
@@ -86,7 +102,8 @@ UDP ASSOCIATE (SOCKS5)
                      follow -g and -x. The association ends with its TCP connection, or
                      after -o of silence (datagrams count as traffic). Per association:
                      one outbound socket per address family, 4 next-hop associations,
-                     256 datagrams waiting for DNS or a hop; -m counts associations.
+                     256 datagrams waiting for DNS or a hop. -m counts associations,
+                     and --max-udp and --max-udp-per-client limit them.
 
 Access control
   -w                 Check every client against tcp_wrappers tables (hosts_access(5),

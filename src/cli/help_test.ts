@@ -69,12 +69,29 @@ describe("helpText()", () => {
     }
   });
 
+  test("documents the BIND and UDP limits with the defaults the command line uses", () => {
+    const defaults = parseCliOptions([]).commandLimits;
+    const bind = entry("--max-binds").replace(/\s+/g, " ");
+    assert.match(bind, new RegExp(`waiting for their peer at once, .* \\(default ${defaults.bind.total}\\)`));
+    assert.match(bind, /REP 01 \(SOCKS4: CD 5B\) and a log line naming the limit/);
+    assert.match(entry("--max-binds-per-client"), new RegExp(`\\(default ${defaults.bind.perClient}\\)`));
+    assert.match(
+      entry("--max-udp").replace(/\s+/g, " "),
+      new RegExp(`UDP associations at once \\(default ${defaults.udp.total}\\)`),
+    );
+    assert.match(entry("--max-udp-per-client"), new RegExp(`\\(default ${defaults.udp.perClient}\\)`));
+  });
+
   test("every option the help names is one the command line accepts", () => {
     const options = new Set(helpText().match(/(?<=^ {2})-{1,2}[\w-?]+/gm));
     const withValue: Record<string, string> = {
       "-i": ":0",
       "-m": "1",
       "--max-per-client": "4",
+      "--max-binds": "4",
+      "--max-binds-per-client": "4",
+      "--max-udp": "4",
+      "--max-udp-per-client": "4",
       "-o": "1",
       "-c": "/x",
       "-u": "/x",

@@ -12,6 +12,7 @@ import { DEFAULT_SYSLOG_ADDRESS, parseSyslogAddress, type SyslogAddress } from "
 import { type ListenAddress, parseListenAddress } from "./listen_address.ts";
 import { type Cidr, parseCidr } from "../net/address.ts";
 import { DEFAULT_PROXY_FROM } from "../server/proxy_header.ts";
+import { type CommandLimits, DEFAULT_COMMAND_LIMITS } from "../server/command_limits.ts";
 
 /** The compiled-in default route table, as in srelay. */
 export const DEFAULT_CONFIG_FILE = "/usr/local/etc/srelay.conf";
@@ -26,6 +27,11 @@ export interface CliOptions {
   readonly maxSessions: number;
   /** `--max-per-client`: concurrent sessions per client address (after the PROXY header); 0 = unlimited. */
   readonly maxPerClient: number;
+  /**
+   * `--max-binds`, `--max-binds-per-client`, `--max-udp`, `--max-udp-per-client`: BIND listeners and
+   * UDP associations in all and per client address; 0 = unlimited.
+   */
+  readonly commandLimits: CommandLimits;
   /** `-o` in milliseconds: 0 = no idle timeout. */
   readonly idleTimeoutMs: number;
   /** `--fin-wait` in milliseconds: 0 = half-closed sessions may last forever. */
@@ -91,6 +97,10 @@ const SPEC = {
   interface: { type: "string", short: "i", multiple: true },
   "max-sessions": { type: "string", short: "m" },
   "max-per-client": { type: "string" },
+  "max-binds": { type: "string" },
+  "max-binds-per-client": { type: "string" },
+  "max-udp": { type: "string" },
+  "max-udp-per-client": { type: "string" },
   "idle-timeout": { type: "string", short: "o" },
   "pid-file": { type: "string", short: "p" },
   "passwd-file": { type: "string", short: "u" },
@@ -251,6 +261,25 @@ export function parseCliOptions(argv: readonly string[]): CliOptions {
     passwdFile: values["passwd-file"] ?? null,
     maxSessions: number("-m", values["max-sessions"], 0, { integer: true }),
     maxPerClient: number("--max-per-client", values["max-per-client"], 0, { integer: true }),
+    commandLimits: {
+      bind: {
+        total: number("--max-binds", values["max-binds"], DEFAULT_COMMAND_LIMITS.bind.total, { integer: true }),
+        perClient: number(
+          "--max-binds-per-client",
+          values["max-binds-per-client"],
+          DEFAULT_COMMAND_LIMITS.bind.perClient,
+          {
+            integer: true,
+          },
+        ),
+      },
+      udp: {
+        total: number("--max-udp", values["max-udp"], DEFAULT_COMMAND_LIMITS.udp.total, { integer: true }),
+        perClient: number("--max-udp-per-client", values["max-udp-per-client"], DEFAULT_COMMAND_LIMITS.udp.perClient, {
+          integer: true,
+        }),
+      },
+    },
     idleTimeoutMs: Math.round(number("-o", values["idle-timeout"], 0) * 60_000),
     finWaitMs: Math.round(number("--fin-wait", values["fin-wait"], 0) * 1000),
     pidFile: values["pid-file"] ?? null,

@@ -91,6 +91,24 @@ describe("parseCliOptions()", () => {
     assert.equal(parseCliOptions(["-J", "127.0.0.3"]).sourceAddress, "127.0.0.3");
   });
 
+  test("BIND and UDP limits: 32 per client and 1,024 in all by default; each option sets one; 0 lifts it", () => {
+    assert.deepEqual(parseCliOptions([]).commandLimits, {
+      bind: { perClient: 32, total: 1024 },
+      udp: { perClient: 32, total: 1024 },
+    });
+    const options = parseCliOptions([
+      "--max-binds",
+      "5",
+      "--max-binds-per-client",
+      "2",
+      "--max-udp",
+      "0",
+      "--max-udp-per-client",
+      "7",
+    ]);
+    assert.deepEqual(options.commandLimits, { bind: { perClient: 2, total: 5 }, udp: { perClient: 7, total: 0 } });
+  });
+
   const mistakes: Array<[string[], RegExp]> = [
     [["-z"], /Unknown option '-z'/],
     [["-i"], /argument missing/],
@@ -102,6 +120,10 @@ describe("parseCliOptions()", () => {
     [["-i", "1.2.3.4:99999"], /Cannot parse -i '1\.2\.3\.4:99999'/],
     [["--log-format", "xml"], /Invalid value for --log-format: 'xml' \(expected text, json\)/],
     [["--workers", "0"], /Invalid value for --workers: 0 is below 1/],
+    [["--max-binds", "-1"], /--max-binds/],
+    [["--max-binds-per-client", "two"], /Invalid value for --max-binds-per-client: 'two' is not a whole number/],
+    [["--max-udp", "1.5"], /Invalid value for --max-udp: '1\.5' is not a whole number/],
+    [["--max-udp-per-client", "+3"], /Invalid value for --max-udp-per-client: '\+3' is not a whole number/],
     [["extra"], /positional|Unexpected argument/i],
     [["-g", "-x", "127.0.0.1"], /give only one/],
     [["--syslog-address", "dev/log"], /Invalid value for --syslog-address: 'dev\/log' .*absolute/],

@@ -87,6 +87,7 @@ const REFUSAL_REPLY: Readonly<Record<string, string>> = {
   not_allowed: "not_allowed",
   command_not_supported: "command_not_supported",
   too_many_associations: "general_failure",
+  too_many_binds: "general_failure",
 };
 
 /** Outcomes of the password stage, and the `result` label each one counts as. */

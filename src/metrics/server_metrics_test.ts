@@ -90,6 +90,7 @@ describe("ServerMetrics", () => {
     metrics.record(record({ command: "", route: "", outcome: "auth_throttled" }));
     metrics.record(record({ command: "", route: "", outcome: "auth_unavailable" }));
     metrics.record(record({ command: "udp", outcome: "too_many_associations", route: "" }));
+    metrics.record(record({ command: "bind", outcome: "too_many_binds", route: "" }));
     const after = metrics.collect();
     assert.equal(value(after, "srelay_sessions_total", ["connect", "direct", "done"]), 1);
     assert.equal(value(after, "srelay_sessions_total", ["udp", "per_datagram", "done"]), 1);
@@ -114,6 +115,7 @@ describe("ServerMetrics", () => {
     assert.equal(value(after, "srelay_request_failures_total", ["bind", "command_not_supported"]), 1);
     assert.equal(value(after, "srelay_request_failures_total", ["connect", "not_allowed"]), 1);
     assert.equal(value(after, "srelay_request_failures_total", ["udp", "general_failure"]), 1);
+    assert.equal(value(after, "srelay_request_failures_total", ["bind", "general_failure"]), 1);
     assert.equal(histogram(after, "srelay_handshake_duration_seconds")?.count, 2);
     assert.equal(histogram(after, "srelay_connect_duration_seconds")?.count, 1);
     assert.ok(Math.abs((histogram(after, "srelay_connect_duration_seconds")?.sum ?? 0) - 0.03) < 1e-12);

@@ -35,6 +35,10 @@
  * Every socket of the session (listener, wrong peers, peer, hop stream) is
  * closed on every way out.
  *
+ * Limits: `--max-binds-per-client` and `--max-binds` count the BIND
+ * requests waiting for their peer (`command_limits.ts`); over a limit the
+ * client gets REP 01 / CD 5B and one log line naming it.
+ *
  * @module
  */
 import { networkInterfaces } from "node:os";
@@ -90,10 +94,15 @@ class BindTimeout extends Error {
   }
 }
 
-/** Serves one BIND request until the session ends. Never throws. */
+/**
+ * Serves one BIND request until the session ends, unless the client or the
+ * server is at its limit of BIND listeners (`command_limits.ts`; the slot is
+ * held until the wait for the peer is over). Throws only that `Refusal`.
+ */
 export async function serveBind(session: CommandSession): Promise<void> {
   const { connection: client, handshake, request, context, account } = session;
-  const watch = new ClientWatch(handshake.inbox);
+  const release = context.scope.commandSlots.take("bind", session.client.address.host, request);
+  const watch = new ClientWatch(handshake.inbox, release);
   const signal = AbortSignal.any([context.shutdown, watch.signal]);
   const open = new Set<{ close(): void }>();
   try {
@@ -592,14 +601,17 @@ class Deadline {
 /**
  * Watches the client while it waits for its replies: `signal` aborts when
  * it closes or half-closes (it left), or sends more than it may before the
- * second reply. Bytes it sends stay in the inbox for the relay.
+ * second reply. Bytes it sends stay in the inbox for the relay. `onStop`
+ * runs when the wait is over (it gives the BIND slot back).
  */
 class ClientWatch {
   readonly #stop = new AbortController();
   readonly #gone = new AbortController();
+  readonly #onStop: () => void;
   #misbehaviour: Error | null = null;
 
-  constructor(inbox: Inbox) {
+  constructor(inbox: Inbox, onStop: () => void) {
+    this.#onStop = onStop;
     inbox.read(waitForever, this.#stop.signal).then(
       () => {},
       (error: unknown) => {
@@ -627,9 +639,11 @@ class ClientWatch {
     return this.#misbehaviour;
   }
 
-  /** Stops watching (the relay takes over the client). Idempotent. */
+  /** Stops watching (the relay takes over the client) and runs `onStop` once. Idempotent. */
   stop(): void {
+    if (this.#stop.signal.aborted) return;
     this.#stop.abort();
+    this.#onStop();
   }
 }
 

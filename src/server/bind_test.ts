@@ -571,6 +571,129 @@ describe("BIND through a chain", () => {
   });
 });
 
+describe("BIND limits (--max-binds-per-client, --max-binds)", () => {
+  const LIMITS = { bind: { perClient: 2, total: 3 }, udp: { perClient: 0, total: 0 } };
+  const from = (host: string, port: number): NetAddress => ({ host, port, family: 4 });
+
+  test("a client at its limit gets REP 01 (SOCKS4: CD 5B) and a line naming it; others still BIND", async () => {
+    await withBindServer({ commandLimits: LIMITS }, async (h, runtime) => {
+      const first = h.client(CLIENT);
+      const port = portOf(await socks5Bind(first, PEER.host, 0));
+      const second = h.client({ ...CLIENT, port: 40001 });
+      await socks5Bind(second, PEER.host, 0);
+      const refused = h.client({ ...CLIENT, port: 40002 });
+      refused.send([...SOCKS5_GREETING, ...socks5Request(2, PEER.host, 0)]);
+      assert.deepEqual(list(await refused.readToEnd()), [...SOCKS5_NO_AUTH_SELECTED, ...socks5Reply(1)]);
+      const socks4 = h.client({ ...CLIENT, port: 40003 });
+      socks4.send(socks4Request(2, PEER.host, 0));
+      assert.deepEqual(list(await socks4.readToEnd()), socks4Reply(0x5b));
+      const records = await h.waitForRecords(2);
+      assert.deepEqual(records.map((record) => [record.outcome, record.version]), [
+        ["too_many_binds", "5"],
+        ["too_many_binds", "4"],
+      ]);
+      assert.deepEqual(h.log.entries().slice(-2).map((line) => [line.level, line.text]), [
+        ["warning", "192.0.2.7:40002 5-BND: 192.0.2.7 already holds 2 BIND listeners (--max-binds-per-client 2)"],
+        ["warning", "192.0.2.7:40003 4-BND: 192.0.2.7 already holds 2 BIND listeners (--max-binds-per-client 2)"],
+      ]);
+      // Another client: its BIND is served, the third in all.
+      const other = h.client(from("192.0.2.8", 40000));
+      assert.equal((await socks5Bind(other, PEER.host, 0))[1], 0);
+      // The fourth in all is over --max-binds, whoever asks.
+      const fourth = h.client(from("192.0.2.9", 40000));
+      fourth.send([...SOCKS5_GREETING, ...socks5Request(2, PEER.host, 0)]);
+      assert.deepEqual(list(await fourth.readToEnd()), [...SOCKS5_NO_AUTH_SELECTED, ...socks5Reply(1)]);
+      await h.waitForRecords(3);
+      assert.equal(
+        h.log.lines().at(-1),
+        "192.0.2.9:40000 5-BND: 3 BIND listeners already open in all (--max-binds 3)",
+      );
+      // The first BIND's peer connects: its listener is gone, and so is its slot, while it relays.
+      const peer = dialPeer(runtime, SERVER_HOST, port);
+      assert.equal((await first.read(10))[1], 0);
+      const again = h.client({ ...CLIENT, port: 40004 });
+      assert.equal((await socks5Bind(again, PEER.host, 0))[1], 0, "the slot came back once the peer was in");
+      // A client that leaves while waiting gives its slot back too.
+      again.close();
+      await h.waitForRecords(4);
+      const last = h.client({ ...CLIENT, port: 40005 });
+      assert.equal((await socks5Bind(last, PEER.host, 0))[1], 0);
+      await exchange(first, peer, "up", "down");
+    });
+  });
+
+  test("a failed BIND gives its slot back (the wait timeout)", async () => {
+    await withBindServer({ commandLimits: LIMITS, settings: { bindTimeoutMs: 50 } }, async (h) => {
+      for (let round = 0; round < 3; round++) {
+        const client = h.client({ ...CLIENT, port: 40000 + round });
+        const first = h.client({ ...CLIENT, port: 40100 + round });
+        assert.equal((await socks5Bind(client, PEER.host, 0))[1], 0, `round ${round}`);
+        assert.equal((await socks5Bind(first, PEER.host, 0))[1], 0, `round ${round}`);
+        assert.deepEqual(list(await client.readToEnd()), socks5Reply(1));
+        assert.deepEqual(list(await first.readToEnd()), socks5Reply(1));
+        client.close();
+        first.close();
+        await h.waitForIdle();
+      }
+      assert.equal(h.records.filter((record) => record.outcome === "too_many_binds").length, 0);
+    });
+  });
+
+  test("through a chain, the wait at the hop holds the slot", async () => {
+    const c = chain({ host: "192.0.2.50", port: 1080, protocol: "socks5" });
+    await withBindServer(
+      { router: c.router, commandLimits: { ...LIMITS, bind: { perClient: 1, total: 1 } } },
+      async (h) => {
+        const client = h.client(CLIENT);
+        await socks5BindNoReply(client);
+        const hop = await c.hop();
+        await hop.read(3);
+        hop.send([5, 0]);
+        await hop.read(10);
+        hop.send(socks5Reply(0, "192.0.2.50", 6007));
+        await client.read(10);
+        const refused = h.client(from("192.0.2.8", 40000));
+        refused.send([...SOCKS5_GREETING, ...socks5Request(2, PEER.host, 0)]);
+        assert.deepEqual(list(await refused.readToEnd()), [...SOCKS5_NO_AUTH_SELECTED, ...socks5Reply(1)]);
+        assert.equal(c.hops.length, 1, "the refused request never reached the hop");
+        hop.send(socks5Reply(0, PEER.host, 20));
+        assert.deepEqual(list(await client.read(10)), socks5Reply(0, PEER.host, 20));
+        const next = h.client(from("192.0.2.8", 40001));
+        await socks5BindNoReply(next);
+        await c.hop(1);
+        await exchange(client, hop, "a", "b");
+      },
+    );
+  });
+});
+
+describe("BIND when the next hop dies", () => {
+  test("while the hop waits for the peer: REP 01, the hop stream closed, one line naming the hop", async () => {
+    const c = chain({ host: "192.0.2.50", port: 1080, protocol: "socks5" });
+    await withBindServer({ router: c.router }, async (h) => {
+      const client = h.client(CLIENT);
+      await socks5BindNoReply(client);
+      const hop = await c.hop();
+      await hop.read(3);
+      hop.send([5, 0]);
+      await hop.read(10);
+      hop.send(socks5Reply(0, "192.0.2.50", 6008));
+      assert.equal((await client.read(10))[1], 0);
+      hop.close();
+      assert.deepEqual(list(await client.readToEnd()), socks5Reply(1));
+      assert.equal(c.streams[0]?.closed, true);
+      const [record] = await h.waitForRecords(1);
+      assert.equal(record?.outcome, "failed");
+      assert.deepEqual(h.log.entries().slice(1).map((line) => [line.level, line.text.replace(/ time=.*$/, "")]), [[
+        "warning",
+        "192.0.2.7:40000 5-BND 203.0.113.10:0 relay=192.0.2.50:1080 failed: general_failure: " +
+        "Next hop 192.0.2.50:1080 (socks5) closed the connection during the wait for the second SOCKS5 BIND reply",
+      ]]);
+      await h.waitForIdle();
+    });
+  });
+});
+
 /** Sends a SOCKS5 greeting and BIND to PEER:0 and reads the method selection only. */
 async function socks5BindNoReply(client: ScriptPeer): Promise<void> {
   client.send([...SOCKS5_GREETING, ...socks5Request(2, PEER.host, 0)]);

@@ -11,6 +11,7 @@ import type { Resolver } from "../runtime/resolver.ts";
 import type { NetAddress, NetRuntime } from "../runtime/types.ts";
 import type { SessionRecorder } from "./account.ts";
 import type { Admitter } from "./admit.ts";
+import type { CommandSlots } from "./command_limits.ts";
 
 /** Per-server settings every session reads. */
 export interface SessionSettings {
@@ -42,6 +43,8 @@ export interface ServerScope {
   readonly runtime: NetRuntime;
   /** Resolves names a command needs itself (BIND's expected peer). */
   readonly resolver: Resolver;
+  /** BIND listeners and UDP associations in use, against their limits (`command_limits.ts`). */
+  readonly commandSlots: CommandSlots;
   /**
    * This host's interface addresses as `address/prefix` (BIND picks the one
    * on the peer's network); default: node:os `networkInterfaces()`.

@@ -30,8 +30,9 @@
  * - **Limits.** Per association: the relay socket, at most one outbound
  *   socket per family, at most `MAX_HOP_ASSOCIATIONS` next-hop associations
  *   (a TCP connection and a UDP socket each), `MAX_QUEUED` waiting
- *   datagrams. Per client address: `MAX_ASSOCIATIONS_PER_CLIENT`. In total:
- *   every association is a session, so `-m` bounds them.
+ *   datagrams. Per client address and in total: `--max-udp-per-client` and
+ *   `--max-udp` (`command_limits.ts`); every association is a session too,
+ *   so `-m` bounds them as well.
  *
  * @module
  */
@@ -44,9 +45,7 @@ import { type DialContext, targetFromAddress } from "../upstream/dialer.ts";
 import { associateThroughHop, type HopAssociation } from "../upstream/socks5_associate.ts";
 import type { Authorization } from "./authorize.ts";
 import type { CommandSession } from "./commands.ts";
-import { Refusal } from "./refusal.ts";
 import { failureReasonFor } from "./reply_codes.ts";
-import { requestTag } from "./request.ts";
 import type { RouteChoice } from "./router.ts";
 
 /** Most next-hop associations one client association opens at once. */
@@ -163,35 +162,17 @@ function failedOn(error: unknown): DatagramDecision {
   return drop("no_route", errorText(error));
 }
 
-/** Most associations one client address holds at once; more are refused (REP 01 / CD 5B). */
-export const MAX_ASSOCIATIONS_PER_CLIENT = 32;
-
-/** Associations in use per client address, in this process. */
-const associationsByClient = new Map<string, number>();
-
 /**
  * Serves one UDP ASSOCIATE request until the control connection ends,
- * unless the client already holds `MAX_ASSOCIATIONS_PER_CLIENT`. Throws only
- * that `Refusal`.
+ * unless the client or the server is at its limit of associations
+ * (`command_limits.ts`). Throws only that `Refusal`.
  */
 export async function serveUdpAssociate(session: CommandSession): Promise<void> {
-  const key = normalizeHost(session.client.address.host);
-  const held = associationsByClient.get(key) ?? 0;
-  if (held >= MAX_ASSOCIATIONS_PER_CLIENT) {
-    throw new Refusal(
-      requestTag(session.request),
-      "too_many_associations",
-      `${key} already holds ${held} UDP associations (at most ${MAX_ASSOCIATIONS_PER_CLIENT} per client)`,
-      session.request.responder.fail("general_failure"),
-    );
-  }
-  associationsByClient.set(key, held + 1);
+  const release = session.context.scope.commandSlots.take("udp", session.client.address.host, session.request);
   try {
     await serveAssociation(session);
   } finally {
-    const left = (associationsByClient.get(key) ?? 1) - 1;
-    if (left <= 0) associationsByClient.delete(key);
-    else associationsByClient.set(key, left);
+    release();
   }
 }
 

@@ -23,7 +23,7 @@ import { SOCKS5_GREETING, SOCKS5_NO_AUTH_SELECTED, socks5Request } from "../../t
 import type { Authorization, AuthorizeQuestion, Authorizer } from "./authorize.ts";
 import type { Router } from "./router.ts";
 import { createSrelayConfRouter } from "./srelay_conf_router.ts";
-import { MAX_ASSOCIATIONS_PER_CLIENT, PER_DATAGRAM_ROUTE } from "./udp_associate.ts";
+import { PER_DATAGRAM_ROUTE } from "./udp_associate.ts";
 
 const TIME = String.raw`time=\d+\.\d{3}s`;
 const ECHO: Target = { kind: "ipv4", host: "203.0.113.10", port: 7 };
@@ -251,23 +251,44 @@ describe("UDP ASSOCIATE", () => {
     });
   });
 
-  test("a client holds at most MAX_ASSOCIATIONS_PER_CLIENT associations; others are unaffected", async () => {
+  test("--max-udp-per-client and --max-udp: REP 01 and a line naming the limit; slots come back", async () => {
     const runtime = createMemoryRuntime();
-    await withServer({ runtime, router: confRouter(runtime, "") }, async (harness) => {
-      const controls: ScriptPeer[] = [];
-      for (let i = 0; i < MAX_ASSOCIATIONS_PER_CLIENT; i++) controls.push((await associate(harness, 0)).control);
-      const refused = harness.client();
-      refused.send([...SOCKS5_GREETING, ...socks5Request(3, "0.0.0.0", 0)]);
-      assert.deepEqual([...await refused.read(2)], SOCKS5_NO_AUTH_SELECTED);
-      assert.deepEqual([...await refused.read(4)], [5, 1, 0, 1], "REP 01");
+    const commandLimits = { bind: { perClient: 0, total: 0 }, udp: { perClient: 2, total: 3 } };
+    await withServer({ runtime, router: confRouter(runtime, ""), commandLimits }, async (harness) => {
+      const refusedFrom = async (host: string, port: number) => {
+        const client = harness.client({ host, port, family: 4 });
+        client.send([...SOCKS5_GREETING, ...socks5Request(3, "0.0.0.0", 0)]);
+        assert.deepEqual([...await client.readToEnd()], [...SOCKS5_NO_AUTH_SELECTED, 5, 1, 0, 1, 0, 0, 0, 0, 0, 0]);
+        client.close();
+      };
+      const first = await associate(harness, 0);
+      const second = await associate(harness, 0);
+      await refusedFrom("127.0.0.1", 40100);
+      const records = await harness.waitForRecords(1);
+      assert.equal(records[0]?.outcome, "too_many_associations");
+      assert.deepEqual(harness.log.entries().filter((line) => line.level === "warning").map((line) => line.text), [
+        "127.0.0.1:40100 5-UDP: 127.0.0.1 already holds 2 UDP associations (--max-udp-per-client 2)",
+      ]);
+      // Another client gets the third association in all; a fourth is over --max-udp.
       const other = harness.client({ host: "127.0.0.9", port: 40009, family: 4 });
       other.send([...SOCKS5_GREETING, ...socks5Request(3, "0.0.0.0", 0)]);
       assert.deepEqual([...await other.read(2)], SOCKS5_NO_AUTH_SELECTED);
       assert.deepEqual([...await other.read(4)], [5, 0, 0, 1], "another client still gets its association");
-      other.close();
-      for (const control of controls) control.close();
-      await harness.waitForRecords(MAX_ASSOCIATIONS_PER_CLIENT + 2);
-      (await associate(harness, 0)).control.close();
+      await refusedFrom("127.0.0.10", 40010);
+      await harness.waitForRecords(2);
+      assert.equal(
+        harness.log.lines().at(-1),
+        "127.0.0.10:40010 5-UDP: 3 UDP associations already open in all (--max-udp 3)",
+      );
+      // An association that ends gives its slot back, to its client and to the total.
+      first.control.close();
+      await harness.waitForRecords(3);
+      const again = await associate(harness, 0);
+      await refusedFrom("127.0.0.1", 40101);
+      for (const control of [second.control, again.control, other]) control.close();
+      await harness.waitForRecords(6);
+      await harness.waitForIdle();
+      for (let i = 0; i < 2; i++) await associate(harness, 0);
     });
   });
 

@@ -22,6 +22,7 @@ import { type NetAddress, NetError } from "../../src/runtime/types.ts";
 import type { SessionRecord } from "../../src/server/account.ts";
 import type { Admitter } from "../../src/server/admit.ts";
 import { ALLOW_ALL } from "../../src/server/authorize.ts";
+import { type CommandLimits, CommandSlots } from "../../src/server/command_limits.ts";
 import { OPEN_NEGOTIATION } from "../../src/server/negotiate.ts";
 import type { Router } from "../../src/server/router.ts";
 import { SocksServer } from "../../src/server/server.ts";
@@ -82,6 +83,8 @@ export interface HarnessOptions {
   readonly resolver?: Resolver;
   /** The host's interface addresses as `address/prefix` (default `TEST_INTERFACES`). */
   readonly interfaces?: readonly string[];
+  /** Limits on BIND listeners and UDP associations (default `DEFAULT_COMMAND_LIMITS`). */
+  readonly commandLimits?: CommandLimits;
   /** Where the server listens; port 1080 on 127.0.0.1 unless given. */
   readonly host?: string;
   readonly port?: number;
@@ -139,6 +142,7 @@ export async function startServer(options: HarnessOptions = {}): Promise<ServerH
       runtime,
       resolver: options.resolver ?? testResolver(),
       interfaces: () => options.interfaces ?? TEST_INTERFACES,
+      commandSlots: new CommandSlots(options.commandLimits),
     },
     policy: () => {
       policyReads++;
