@@ -4,7 +4,10 @@
  * Uses `node:dns/promises` `lookup` (getaddrinfo, so /etc/hosts and
  * nsswitch apply and `localhost` works) on Deno, Bun and Node alike, and adds
  * what a relay needs on top (srelay-reference §3 item 14): a timeout, so one
- * slow name cannot stall a session for the resolver's own minutes; in-flight
+ * slow name cannot stall a session for the resolver's own minutes (a name
+ * with no answer in time fails like one the system resolver gave up on,
+ * EAI_AGAIN: `not_found`, so the client gets REP 04 whichever timer ran out
+ * first); in-flight
  * coalescing, so a burst of requests for one name costs one lookup; and a
  * small TTL cache. Failures are not cached.
  *
@@ -19,8 +22,9 @@ export interface Resolver {
   /**
    * Returns every address of `name` (IPv6 and IPv4, in the system's order,
    * without duplicates). A numeric address is returned as is. Throws
-   * `NetError` "not_found" when the name does not resolve, "timeout" when the
-   * lookup takes too long, "aborted" when `signal` aborts.
+   * `NetError` "not_found" when the name does not resolve, also when the
+   * lookup gets no answer in time ("no answer within N ms"), and "aborted"
+   * when `signal` aborts.
    */
   resolve(name: string, signal?: AbortSignal): Promise<string[]>;
 }
@@ -113,7 +117,7 @@ function systemLookup(
 function withTimeout<T>(promise: Promise<T>, name: string, timeoutMs: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
-      reject(new NetError("timeout", `Cannot resolve ${name}: no answer within ${timeoutMs} ms`));
+      reject(new NetError("not_found", `Cannot resolve ${name}: no answer within ${timeoutMs} ms`));
     }, timeoutMs);
     promise.then(
       (value) => {

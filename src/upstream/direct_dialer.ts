@@ -9,6 +9,11 @@
  * microsocks try the addresses one by one, so an unreachable AAAA stalls them
  * for the whole connect timeout.
  *
+ * The connect timeout covers the name's resolution too: when it runs out
+ * while the name is still being resolved, the dial fails as a name that
+ * does not resolve (`not_found`, "no answer within N ms"), not as a
+ * connection that timed out.
+ *
  * A local address (`-g`, `-x`) is bound only for destination addresses of its
  * own family: srelay's `-g` restricted the whole lookup to that family, which
  * broke the IPv4↔IPv6 gateway; this dialer does not.
@@ -65,12 +70,17 @@ export function createDirectDialer(options: DirectDialerOptions): Dialer {
       // One controller carries both the connect timeout and the caller's
       // cancellation (cheaper per dial than AbortSignal.any).
       const deadline = new AbortController();
+      let resolving = false;
       const timer = setTimeout(() => {
+        // Out of time while the name is still being resolved: a name that
+        // does not resolve in time (REP 04), as the resolver's own timeout says.
         deadline.abort(
-          new NetError(
-            "timeout",
-            `Cannot connect to ${formatTarget(target)}: no connection within ${connectTimeoutMs} ms`,
-          ),
+          resolving
+            ? new NetError("not_found", `Cannot resolve ${target.host}: no answer within ${connectTimeoutMs} ms`)
+            : new NetError(
+              "timeout",
+              `Cannot connect to ${formatTarget(target)}: no connection within ${connectTimeoutMs} ms`,
+            ),
         );
       }, connectTimeoutMs);
       const cancel = () => deadline.abort(context.signal.reason);
@@ -87,9 +97,14 @@ export function createDirectDialer(options: DirectDialerOptions): Dialer {
         });
       };
       try {
-        const addresses = target.kind !== "domain"
-          ? [target.host]
-          : interleaveFamilies(context.addresses ?? await resolveTarget(options.resolver, target.host, signal));
+        let addresses: string[];
+        if (target.kind !== "domain") addresses = [target.host];
+        else if (context.addresses !== undefined) addresses = interleaveFamilies(context.addresses);
+        else {
+          resolving = true;
+          addresses = interleaveFamilies(await resolveTarget(options.resolver, target.host, signal));
+          resolving = false;
+        }
         const single = addresses.length === 1 ? addresses[0] : undefined;
         const connection = await (single !== undefined
           ? connectTo(single, signal)

@@ -209,6 +209,26 @@ describe("createDirectDialer()", () => {
     assert.ok(calls.every((call) => call.aborted));
   });
 
+  test("out of time while the name is still resolving: not_found, 'no answer', no attempt made", async () => {
+    const { runtime, calls } = fakeRuntime({});
+    let lookups = 0;
+    const silent: Resolver = {
+      resolve: (_name, signal) => {
+        lookups++;
+        return new Promise((_resolve, reject) => signal?.addEventListener("abort", () => reject(signal.reason)));
+      },
+    };
+    const dialer = createDirectDialer({ runtime, resolver: silent, connectTimeoutMs: 20 });
+    await assert.rejects(dialer.dial(domain("slow.test"), context()), (error: unknown) => {
+      assert.ok(error instanceof NetError);
+      assert.equal(error.code, "not_found");
+      assert.equal(error.message, "Cannot resolve slow.test: no answer within 20 ms");
+      return true;
+    });
+    assert.equal(lookups, 1);
+    assert.equal(calls.length, 0);
+  });
+
   test("throws NetError aborted when the caller aborts", async () => {
     const { runtime, calls } = fakeRuntime({ "192.0.2.1": "hang" });
     const dialer = createDirectDialer({ runtime, resolver: fixedResolver([]) });
