@@ -14,16 +14,28 @@
  * - Faults: a target that resets, a name that does not resolve (REP 04),
  *   a log file on /dev/full (every write ENOSPC), syslog unreachable.
  *   Each ends with the descriptors back to baseline and the server serving.
+ * - DNS that never answers: the server runs in a mount namespace of its own
+ *   (`unshare -m`) where /etc/resolv.conf names a loopback address whose
+ *   port 53 takes queries and answers none; a CONNECT to a name gets REP 04
+ *   at `--connect-timeout` with one line saying so, the queries did reach
+ *   that server, descriptors return to baseline, and the host's own
+ *   /etc/resolv.conf is untouched.
+ * - A next hop (Dante) killed with SIGKILL while a BIND waits at it for its
+ *   peer, and while it carries a UDP association: the client gets REP 01
+ *   (BIND) or its control connection closed (UDP), the session ends with
+ *   exactly one line naming the hop, the descriptors are back to baseline,
+ *   and the server serves the next client.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server, type Socket } from "node:net";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ChildProcess, spawn } from "node:child_process";
 import { closedPort, type FakeServer, startEchoServer } from "../helpers/fake_hops.ts";
-import { NO_MICROSOCKS } from "../helpers/next_hops.ts";
+import dgram from "node:dgram";
+import { NO_DANTE, NO_MICROSOCKS } from "../helpers/next_hops.ts";
 import { which } from "../helpers/peers.ts";
 import { waitForNewOutput } from "../helpers/server_log.ts";
 import { openClient, type ScriptedClient, socks5ConnectBytes } from "../helpers/socks_client.ts";
@@ -139,6 +151,71 @@ async function startOwnMicrosocks(): Promise<{ port: number; child: ChildProcess
   }
   child.kill("SIGKILL");
   throw new Error("microsocks did not start");
+}
+
+/** A Dante of our own (SOCKS5; CONNECT, BIND and UDP ASSOCIATE allowed) on 127.0.0.1, in its own process group. */
+async function startOwnDante(dir: string, name: string): Promise<{ port: number; child: ChildProcess; kill(): void }> {
+  const port = await closedPort();
+  const config = join(dir, `${name}.conf`);
+  writeFileSync(
+    config,
+    [
+      "logoutput: stderr",
+      `internal: ${HOST} port = ${port}`,
+      `external: ${HOST}`,
+      "socksmethod: none",
+      "clientmethod: none",
+      "user.privileged: root",
+      "user.unprivileged: nobody",
+      "client pass {",
+      "  from: 0.0.0.0/0 to: 0.0.0.0/0",
+      "}",
+      "socks pass {",
+      "  from: 0.0.0.0/0 to: 0.0.0.0/0",
+      "  command: bind connect udpassociate",
+      "}",
+      "socks pass {",
+      "  from: 0.0.0.0/0 to: 0.0.0.0/0",
+      "  command: bindreply udpreply",
+      "}",
+      "",
+    ].join("\n"),
+  );
+  const child = spawn(which("danted") ?? "danted", ["-f", config, "-N", "1", "-p", join(dir, `${name}.pid`)], {
+    stdio: "ignore",
+    detached: true,
+  });
+  // SIGKILL to the whole group: Dante's negotiate, request and io children die with it.
+  const kill = () => {
+    try {
+      process.kill(-child.pid!, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  };
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      (await openClient(HOST, port)).close();
+      return { port, child, kill };
+    } catch {
+      await sleep(50);
+    }
+  }
+  kill();
+  throw new Error("Dante did not start");
+}
+
+/** Waits until `pid` has exited (bounded). */
+async function gone(pid: number): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(20);
+  }
+  throw new Error(`process ${pid} still running`);
 }
 
 /** A SOCKS5 CONNECT through `port` to the echo server that relays one byte. */
@@ -511,6 +588,249 @@ for (const { mode, skip } of serverModes()) {
       if (mode !== "deno") {
         assert.equal(udp.output().match(/syslog: cannot send to 127\.0\.0\.1:9/g)?.length, 1, udp.output());
       }
+    });
+  });
+}
+
+for (const { mode, skip } of serverModes()) {
+  if (mode === "node-io") continue;
+  describe(`srelay (${mode}) next hop killed mid-BIND and mid-UDP-association`, () => {
+    const DANTE_PEER = "127.0.0.5";
+    let dir: string;
+    let echo: FakeServer;
+    let udpEcho: dgram.Socket;
+    let bindHop: Awaited<ReturnType<typeof startOwnDante>>;
+    let udpHop: Awaited<ReturnType<typeof startOwnDante>>;
+    let server: RunningServer;
+    let baseline = 0;
+    const open: ScriptedClient[] = [];
+    const udpSockets: dgram.Socket[] = [];
+
+    /** A SOCKS5 BIND for DANTE_PEER through the server; resolves with the first reply's port. */
+    async function bindAtHop(): Promise<{ client: ScriptedClient; port: number }> {
+      const client = await openClient(HOST, server.port);
+      open.push(client);
+      client.send([5, 1, 0, 5, 2, 0, 1, ...DANTE_PEER.split(".").map(Number), 0, 0]);
+      assert.deepEqual([...await client.read(2)], [5, 0]);
+      const reply = await client.read(10, 10_000);
+      assert.equal(reply[1], 0, "BIND granted at the hop");
+      return { client, port: (reply[8]! << 8) | reply[9]! };
+    }
+
+    /** A UDP ASSOCIATE through the server (and so through udpHop) whose first datagram is echoed back. */
+    async function associateViaHop(): Promise<{ control: ScriptedClient; udp: dgram.Socket }> {
+      const udp = dgram.createSocket("udp4");
+      udpSockets.push(udp);
+      await new Promise<void>((resolve) => udp.bind(0, HOST, () => resolve()));
+      const control = await openClient(HOST, server.port);
+      open.push(control);
+      const port = udp.address().port;
+      control.send([5, 1, 0, 5, 3, 0, 1, 127, 0, 0, 1, port >> 8, port & 0xff]);
+      assert.deepEqual([...await control.read(2)], [5, 0]);
+      const reply = await control.read(10, 10_000);
+      assert.equal(reply[1], 0, "UDP ASSOCIATE granted");
+      const relayPort = (reply[8]! << 8) | reply[9]!;
+      const back = new Promise<Buffer>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("no datagram back through the hop")), 5000);
+        udp.once("message", (message) => {
+          clearTimeout(timer);
+          resolve(message);
+        });
+      });
+      const echoPort = udpEcho.address().port;
+      const frame = Buffer.from([0, 0, 0, 1, 127, 0, 0, 1, echoPort >> 8, echoPort & 0xff, ...Buffer.from("ping")]);
+      udp.send(frame, relayPort, HOST);
+      assert.equal((await back).subarray(10).toString(), "ping");
+      return { control, udp };
+    }
+
+    /** The lines about the client at HOST:`port` written after `mark`. */
+    const linesAbout = (mark: number, port: number) =>
+      server.output().slice(mark).split("\n").filter((line) => line.includes(`${HOST}:${port} `));
+
+    before(async () => {
+      if (skip || NO_DANTE) return;
+      dir = mkdtempSync(join(tmpdir(), "srelay-hop-killed-"));
+      echo = await startEchoServer();
+      udpEcho = dgram.createSocket("udp4");
+      udpEcho.on("message", (message, from) => udpEcho.send(message, from.port, from.address));
+      await new Promise<void>((resolve) => udpEcho.bind(0, HOST, () => resolve()));
+      [bindHop, udpHop] = await Promise.all([startOwnDante(dir, "bind"), startOwnDante(dir, "udp")]);
+      writeFileSync(
+        join(dir, "srelay.conf"),
+        `${DANTE_PEER} any/T ${HOST} ${bindHop.port}/5\n* any/U ${HOST} ${udpHop.port}/5\n`,
+      );
+      server = await startServer(mode, ["-i", `${HOST}:0`, "-c", join(dir, "srelay.conf"), "--bind-timeout", "30"]);
+      // Warm up (lazy descriptors): a CONNECT, a whole BIND at the hop and a UDP association through it.
+      (await relaying(server.port, echo.port, open)).close();
+      const warm = await bindAtHop();
+      const peer = await new Promise<Socket>((resolve, reject) => {
+        const socket = createConnection(
+          { host: HOST, port: warm.port, localAddress: DANTE_PEER },
+          () => resolve(socket),
+        );
+        socket.on("error", reject);
+      });
+      assert.equal((await warm.client.read(10, 10_000))[1], 0, "second BIND reply");
+      peer.destroy();
+      warm.client.close();
+      (await associateViaHop()).control.close();
+      await sleep(500);
+      baseline = fdCount(server);
+    });
+
+    after(async () => {
+      if (skip || NO_DANTE) return;
+      for (const client of open) client.close();
+      for (const socket of udpSockets) {
+        try {
+          socket.close();
+        } catch {
+          // Already closed.
+        }
+      }
+      await server?.stop();
+      bindHop?.kill();
+      udpHop?.kill();
+      await echo?.close();
+      udpEcho?.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("killed while a BIND waits at it for the peer: REP 01, one line naming the hop, nothing left open", {
+      skip: skip || NO_DANTE,
+    }, async () => {
+      const { client } = await bindAtHop();
+      const port = client.socket.localPort!;
+      await sleep(200);
+      const mark = server.output().length;
+      bindHop.kill();
+      await gone(bindHop.child.pid!);
+      const rest = await client.readToEnd(5000);
+      assert.deepEqual([...rest], [5, 1, 0, 1, 0, 0, 0, 0, 0, 0], "REP 01, then the server closed the client");
+      const line = await waitForNewOutput(server, mark, new RegExp(`${HOST.replaceAll(".", "\\.")}:${port} [^\\n]*`));
+      assert.match(
+        line,
+        new RegExp(
+          `5-BND 127\\.0\\.0\\.5:0 relay=127\\.0\\.0\\.1:${bindHop.port} failed: general_failure: ` +
+            `Next hop 127\\.0\\.0\\.1:${bindHop.port} \\(socks5\\) closed the connection` +
+            ` during the wait for the second SOCKS5 BIND reply`,
+        ),
+      );
+      await sleep(300);
+      assert.equal(linesAbout(mark, port).length, 1, `one line:\n${linesAbout(mark, port).join("\n")}`);
+      client.close();
+      await fdsBackTo(server, baseline);
+      (await relaying(server.port, echo.port, open)).close();
+    });
+
+    test("killed while it carries a UDP association: the control connection closed, one line, nothing left open", {
+      skip: skip || NO_DANTE,
+    }, async () => {
+      const { control } = await associateViaHop();
+      const port = control.socket.localPort!;
+      const mark = server.output().length;
+      udpHop.kill();
+      await gone(udpHop.child.pid!);
+      assert.equal(await control.closedWithin(5000), true, "the server closed the control connection");
+      const line = await waitForNewOutput(server, mark, new RegExp(`${HOST.replaceAll(".", "\\.")}:${port} [^\\n]*`));
+      assert.match(
+        line,
+        new RegExp(
+          `5-UDP 127\\.0\\.0\\.1:\\d+ relay=127\\.0\\.0\\.1:${udpHop.port} bound=127\\.0\\.0\\.1:\\d+ up=4 down=4 ` +
+            `datagrams=1/1 drops=0 time=\\S+ upstream_closed \\(next hop 127\\.0\\.0\\.1:${udpHop.port} ended its UDP association`,
+        ),
+      );
+      await sleep(300);
+      assert.equal(linesAbout(mark, port).length, 1, `one line:\n${linesAbout(mark, port).join("\n")}`);
+      control.close();
+      await fdsBackTo(server, baseline);
+      (await relaying(server.port, echo.port, open)).close();
+    });
+  });
+}
+
+for (const { mode, skip } of serverModes()) {
+  if (mode === "node-io") continue;
+  describe(`srelay (${mode}) DNS that never answers`, () => {
+    const NAME = "slow-dns.test";
+    /** A loopback address of this run for the silent name server. */
+    const NAMESERVER = `127.0.53.${1 + Math.floor(Math.random() * 250)}`;
+    let dir: string;
+    let echo: FakeServer;
+    let silent: dgram.Socket;
+    let queries = 0;
+    let server: RunningServer;
+    let baseline = 0;
+    let hostResolvConf = "";
+    const open: ScriptedClient[] = [];
+
+    before(async () => {
+      if (skip) return;
+      hostResolvConf = readFileSync("/etc/resolv.conf", "utf8");
+      dir = mkdtempSync(join(tmpdir(), "srelay-slow-dns-"));
+      // glibc and c-ares give up after 2 s (one try): the lookup the server abandoned ends by itself.
+      writeFileSync(join(dir, "resolv.conf"), `nameserver ${NAMESERVER}\noptions timeout:2 attempts:1\n`);
+      silent = dgram.createSocket("udp4");
+      silent.on("message", () => queries++);
+      await new Promise<void>((resolve, reject) => {
+        silent.once("error", reject);
+        silent.bind(53, NAMESERVER, () => resolve());
+      });
+      echo = await startEchoServer();
+      server = await startServer(mode, ["-i", `${HOST}:0`, "--connect-timeout", "1"], {
+        wrapper: [
+          "unshare",
+          "-m",
+          "sh",
+          "-c",
+          'mount --bind "$0" /etc/resolv.conf && exec "$@"',
+          join(dir, "resolv.conf"),
+        ],
+      });
+      (await relaying(server.port, echo.port, open)).close();
+      await sleep(300);
+      baseline = fdCount(server);
+    });
+
+    after(async () => {
+      if (skip) return;
+      for (const client of open) client.close();
+      await server?.stop();
+      await echo?.close();
+      silent?.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("a name whose DNS server never answers: REP 04 at --connect-timeout, one line, nothing left open", {
+      skip,
+    }, async () => {
+      const client = await openClient(HOST, server.port);
+      open.push(client);
+      const port = client.socket.localPort!;
+      const mark = server.output().length;
+      const start = Date.now();
+      client.send([5, 1, 0, 5, 1, 0, 3, NAME.length, ...Buffer.from(NAME), 0, 80]);
+      const answer = await client.readToEnd(5000);
+      const took = Date.now() - start;
+      assert.deepEqual([...answer], [5, 0, 5, 4, 0, 1, 0, 0, 0, 0, 0, 0], "REP 04 host unreachable, then closed");
+      assert.ok(took >= 900 && took < 3000, `answered after ${took} ms, at the 1 s --connect-timeout`);
+      const line = await waitForNewOutput(
+        server,
+        mark,
+        new RegExp(`${HOST.replaceAll(".", "\\.")}:${port} [^\\n]*failed[^\\n]*`),
+      );
+      assert.match(
+        line,
+        /5-CON slow-dns\.test:80 direct failed: host_unreachable: Cannot resolve slow-dns\.test: no answer within 1000 ms/,
+      );
+      const about = server.output().slice(mark).split("\n").filter((text) => text.includes(`${HOST}:${port} `));
+      assert.equal(about.filter((text) => !text.includes("(fqdn)")).length, 1, `one line:\n${about.join("\n")}`);
+      assert.ok(queries > 0, "the lookup went to the silent name server");
+      client.close();
+      await fdsBackTo(server, baseline);
+      (await relaying(server.port, echo.port, open)).close();
+      assert.equal(readFileSync("/etc/resolv.conf", "utf8"), hostResolvConf, "the host's resolv.conf is untouched");
     });
   });
 }

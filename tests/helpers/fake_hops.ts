@@ -80,7 +80,7 @@ export interface Socks5HopOptions extends FakeHopOptions {
 export interface Socks4HopOptions extends FakeHopOptions {
   /** Answer with this CD code instead of connecting. */
   readonly replyCode?: number;
-  /** What to do with a SOCKS5 greeting (VN 5): reject with CD 91 (default) or close. */
+  /** What to do with a SOCKS5 greeting (VN 5): reject with CD 5B (default) or close. */
   readonly onSocks5?: "reject" | "close";
   /** USERID the client must send (checked when given). */
   readonly expectUserId?: string;
