@@ -8,9 +8,14 @@
  * Bun builds go through `Bun.build({ compile })` and land in
  * `dist/srelay-<os>-<arch>[-musl][.exe]`; `.env` and `bunfig.toml` autoloading
  * is off so a stray file in the user's directory cannot change the binary's
- * behaviour. Deno builds run `deno compile` and land in `dist/deno/`; they
- * need Deno's `denort` runtime for each target, which `deno compile`
- * downloads from Deno's own host (not from a package registry).
+ * behaviour. For start-up time the modules are embedded as JavaScriptCore
+ * bytecode (`bytecode`) and split into chunks (`splitting`): what
+ * `src/main.ts` and `src/entry/bun.ts` load with `import()`, and the node:
+ * modules behind it, is read only when a run needs it. The embedded source
+ * maps keep stack traces pointing at `src/` files. Deno builds run
+ * `deno compile` and land in `dist/deno/`; they need Deno's `denort`
+ * runtime for each target, which `deno compile` downloads from Deno's own
+ * host (not from a package registry).
  * Each run writes `SHA256SUMS` for the artifacts it built, in `sha256sum`
  * format, and smoke-tests the host artifact with `-V`.
  *
@@ -36,10 +41,13 @@ interface BunBuildApi {
       autoloadDotenv: boolean;
       autoloadBunfig: boolean;
     };
+    format: "esm";
+    bytecode: boolean;
+    splitting: boolean;
     minify: boolean;
     sourcemap: "linked";
     throw: boolean;
-  }): Promise<{ success: boolean; logs: unknown[] }>;
+  }): Promise<{ success: boolean; logs: unknown[]; outputs: { kind: string; path: string }[] }>;
 }
 
 /** Options taken from the command line. */
@@ -161,6 +169,9 @@ async function buildWithBun(bun: BunBuildApi, target: Target, outfile: string): 
       // inside the binary it is /$bunfs/root/auth/hash_worker.js.
       entrypoints: [join(ROOT, "src/entry/bun.ts"), join(ROOT, "src/auth/hash_worker.ts")],
       compile: { target: target.bun, outfile, autoloadDotenv: false, autoloadBunfig: false },
+      format: "esm",
+      bytecode: true,
+      splitting: true,
       minify: true,
       sourcemap: "linked",
       throw: false,
@@ -173,8 +184,10 @@ async function buildWithBun(bun: BunBuildApi, target: Target, outfile: string): 
       `Cannot build ${target.bun}: ${result.logs.map(String).join("\n") || "Bun.build failed"}`,
     );
   }
-  // The executable embeds the source map; the side file Bun also writes is not shipped.
-  rmSync(`${outfile.replace(/\.exe$/, "")}.map`, { force: true });
+  // The executable embeds the source maps; the side files Bun also writes (one per chunk) are not shipped.
+  for (const output of result.outputs) {
+    if (output.kind === "sourcemap") rmSync(output.path, { force: true });
+  }
 }
 
 function denoCommand(): string {

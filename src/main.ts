@@ -10,31 +10,34 @@
  * 5. signals: SIGHUP reloads the policy whole; SIGTERM/SIGINT drain
  * 6. listen, switch to `--user` (drop_privileges), and report
  *
+ * What only some runs need is imported when they need it: `srelay passwd`,
+ * detaching, the `--workers` supervisor, `--metrics`, and the node:net
+ * adapter. Loading them, and the node: modules behind them
+ * (child_process, net, http, dgram), would otherwise be most of the
+ * compiled binary's start-up time (`scripts/build.ts` puts them in chunks
+ * that load on first use).
+ *
  * @module
  */
 import { getLogger } from "@logtape/logtape";
 import { type AuthBackend, startAuthentication } from "./auth/auth_setup.ts";
-import { parsePasswdArgs, processPasswdIo, runPasswd } from "./auth/passwd_command.ts";
-import { detach } from "./cli/daemon.ts";
 import { USAGE_HINT } from "./cli/help.ts";
 import { type CliOptions, parseCliOptions, UsageError } from "./cli/options.ts";
 import { type ProcessRole, processRole } from "./cli/process_role.ts";
-import { READY_LINE } from "./cli/ready_child.ts";
+import { READY_LINE } from "./cli/ready_lines.ts";
 import { type LogDestination, setupLogging, shutdownLogging } from "./log/logger.ts";
 import type { Platform } from "./platform.ts";
 import type { PrivilegeOps } from "./runtime/privileges.ts";
-import type { NetRuntime } from "./runtime/types.ts";
-import { compose } from "./app/compose.ts";
+import { compose, type Runtimes } from "./app/compose.ts";
 import { type Account, becomeUser, resolveAccount } from "./app/drop_privileges.ts";
 import { listenAll, logStarted, reportListening } from "./app/listen.ts";
-import { type MetricsService, startServerMetrics } from "./app/metrics.ts";
+import type { MetricsService } from "./app/metrics.ts";
 import { logPolicyFiles } from "./app/log_policy.ts";
 import { runOneShot } from "./app/one_shot.ts";
 import { removePidFile, writePidFile } from "./app/pid_file.ts";
 import { preflight } from "./app/preflight.ts";
 import { type Report, reporter } from "./app/report.ts";
 import { installSignals } from "./app/signals.ts";
-import { runWorkers } from "./app/supervise.ts";
 
 function logDestination(options: CliOptions, role: ProcessRole): LogDestination {
   if (options.logFile !== null) return { kind: "file", path: options.logFile };
@@ -42,10 +45,19 @@ function logDestination(options: CliOptions, role: ProcessRole): LogDestination 
   return { kind: "stderr" };
 }
 
-async function loadRuntimes(platform: Platform, options: CliOptions, report: Report) {
+/**
+ * The node:net adapter is loaded only when something uses it: `--io node`,
+ * or dials from a source address (`-x`, `-g`), which the
+ * native adapters cannot bind.
+ */
+function needsNodeRuntime(options: CliOptions): boolean {
+  return options.io === "node" || options.sourceAddress !== null || options.sameInterface;
+}
+
+async function loadRuntimes(platform: Platform, options: CliOptions, report: Report): Promise<Runtimes | null> {
   try {
-    const node = await platform.loadNodeRuntime();
-    const main = options.io === "node" ? node : await platform.loadNativeRuntime();
+    const node = needsNodeRuntime(options) ? await platform.loadNodeRuntime() : null;
+    const main = options.io === "node" && node !== null ? node : await platform.loadNativeRuntime();
     return { main, node };
   } catch (error) {
     report(`srelay: cannot load the socket layer: ${(error as Error).message}`, true);
@@ -54,15 +66,16 @@ async function loadRuntimes(platform: Platform, options: CliOptions, report: Rep
 }
 
 /** `srelay passwd USER -U FILE`: add or replace a user's bcrypt line. */
-function passwdCommand(args: readonly string[], report: Report): Promise<number> {
+async function passwdCommand(args: readonly string[], report: Report): Promise<number> {
+  const { parsePasswdArgs, processPasswdIo, runPasswd } = await import("./auth/passwd_command.ts");
   let passwd;
   try {
     passwd = parsePasswdArgs(args);
   } catch (error) {
     report(`srelay passwd: ${(error as Error).message}`, true);
-    return Promise.resolve(2);
+    return 2;
   }
-  return runPasswd(passwd, processPasswdIo());
+  return await runPasswd(passwd, processPasswdIo());
 }
 
 /** Runs srelay with `argv` (without the program name) and resolves to the exit code. */
@@ -89,7 +102,10 @@ export async function run(platform: Platform, argv: readonly string[]): Promise<
     report(`srelay: ${(error as Error).message}`, true);
     return 1;
   }
-  if (!options.foreground && !role.backgroundChild) return detach(platform.selfCommand, argv);
+  if (!options.foreground && !role.backgroundChild) {
+    const { detach } = await import("./cli/daemon.ts");
+    return await detach(platform.selfCommand, argv);
+  }
   const logging = await setupLogging({
     destination: logDestination(options, role),
     format: options.logFormat,
@@ -101,7 +117,8 @@ export async function run(platform: Platform, argv: readonly string[]): Promise<
   const runtimes = await loadRuntimes(platform, options, report);
   if (runtimes === null) return 1;
   if (options.workers > 1 && role.worker === 0) {
-    return runWorkers(platform, argv, options, role, runtimes.main, report);
+    const { runWorkers } = await import("./app/supervise.ts");
+    return await runWorkers(platform, argv, options, role, runtimes.main, report);
   }
   let auth: AuthBackend;
   try {
@@ -127,7 +144,7 @@ async function serve(
   platform: Platform,
   options: CliOptions,
   role: ProcessRole,
-  runtimes: { readonly main: NetRuntime; readonly node: NetRuntime },
+  runtimes: Runtimes,
   checked: NonNullable<ReturnType<typeof preflight>>,
   auth: AuthBackend,
   account: Account | null,
@@ -146,13 +163,13 @@ async function serve(
   logPolicyFiles(logger, options, checked.files, checked.warnings, composition.hostsAccess());
   const ownsPidFile = role.worker === 0;
   // Signal handlers go in before anything says "listening": a supervisor that
-  // signals as soon as it reads the start-up line must find them in place.
+  // signals as soon as it reads the start-up line must find them in place
+  // (process.on is in force at once on Bun and Deno: no turn of the loop needed).
   let metrics: MetricsService | null = null;
   const signals = installSignals(options, composition, logger, () => {
     if (ownsPidFile) removePidFile(options.pidFile);
     void metrics?.close();
   });
-  await new Promise((resolve) => setTimeout(resolve, 0));
   const { server } = composition;
   let lines: string[];
   try {
@@ -169,7 +186,9 @@ async function serve(
   }
   if (composition.metrics !== null) {
     try {
-      metrics = await startServerMetrics(options, role, [runtimes.main, runtimes.node], server, composition.metrics);
+      const { startServerMetrics } = await import("./app/metrics.ts");
+      const httpRuntimes = runtimes.node === null ? [runtimes.main] : [runtimes.main, runtimes.node];
+      metrics = await startServerMetrics(options, role, httpRuntimes, server, composition.metrics);
     } catch (error) {
       await server.shutdown(0);
       report(`srelay: cannot serve --metrics: ${(error as Error).message}`, true);

@@ -9,7 +9,7 @@ import type { Logger } from "@logtape/logtape";
 import type { ListenAddress } from "../cli/listen_address.ts";
 import type { CliOptions } from "../cli/options.ts";
 import type { ProcessRole } from "../cli/process_role.ts";
-import { boundLine } from "../cli/ready_child.ts";
+import { boundLine } from "../cli/ready_lines.ts";
 import { formatIp, ipFamily } from "../net/address.ts";
 import type { Resolver } from "../runtime/resolver.ts";
 import { type NetAddress, NetError } from "../runtime/types.ts";

@@ -14,7 +14,7 @@
  */
 import type { CliOptions } from "../cli/options.ts";
 import type { ProcessRole } from "../cli/process_role.ts";
-import { METRICS_PREFIX } from "../cli/ready_child.ts";
+import { METRICS_PREFIX } from "../cli/ready_lines.ts";
 import { WorkerAggregator } from "../metrics/aggregate.ts";
 import { type HttpRuntime, metricsHandler, serveMetrics } from "../metrics/http_endpoint.ts";
 import { ServerMetrics } from "../metrics/server_metrics.ts";

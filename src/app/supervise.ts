@@ -7,7 +7,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { CliOptions } from "../cli/options.ts";
 import type { ProcessRole } from "../cli/process_role.ts";
-import { READY_LINE } from "../cli/ready_child.ts";
+import { READY_LINE } from "../cli/ready_lines.ts";
 import { superviseWorkers } from "../cli/workers.ts";
 import { shutdownLogging } from "../log/logger.ts";
 import type { Platform } from "../platform.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { DAEMON_CHILD_ENV, processRole, WORKER_ENV, WORKER_LISTEN_ENV } from "./process_role.ts";
-import { BOUND_PREFIX, boundLine } from "./ready_child.ts";
+import { BOUND_PREFIX, boundLine } from "./ready_lines.ts";
 
 describe("processRole()", () => {
   test("a process the user started reports to nobody", () => {

@@ -2,39 +2,13 @@
  * Starting a copy of this program and waiting until it reports that it
  * serves: used for background mode and for `--workers`. The child prints
  * its start-up lines (and, on failure, its error) on stdout and then the
- * line `READY_LINE`; after that it never writes to stdout again.
+ * line `READY_LINE` (`./ready_lines.ts`); after that it never writes to
+ * stdout again.
  *
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
-
-/** Line a child prints on stdout once it serves. */
-export const READY_LINE = "srelay: ready";
-
-/**
- * Prefix of the line a worker prints before `READY_LINE` with the addresses
- * it bound, as a JSON array of `{host, port}`: data for the supervisor,
- * never shown to the user.
- */
-export const BOUND_PREFIX = "srelay-bound: ";
-
-/**
- * Prefix of the line a worker prints before `READY_LINE` with the loopback
- * `host:port` of its private metrics endpoint (`--metrics`): data for the
- * supervisor, never shown to the user.
- */
-export const METRICS_PREFIX = "srelay-metrics: ";
-
-/** An address a child reported it bound. */
-export interface BoundAddress {
-  readonly host: string;
-  readonly port: number;
-}
-
-/** The line that reports `addresses` to the supervisor. */
-export function boundLine(addresses: readonly BoundAddress[]): string {
-  return BOUND_PREFIX + JSON.stringify(addresses.map(({ host, port }) => ({ host, port })));
-}
+import { BOUND_PREFIX, type BoundAddress, METRICS_PREFIX, READY_LINE } from "./ready_lines.ts";
 
 /** How long to wait for a child to report. */
 const START_TIMEOUT_MS = 30_000;
