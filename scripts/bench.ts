@@ -2,17 +2,18 @@
  * Benchmarks srelay against microsocks and Dante on loopback, in one run,
  * then measures the cost of authentication and of access control.
  *
- *     bun scripts/bench.ts [--quick] [--json] [--rounds N] [--servers id,id] [--sections relay,auth,acl,metrics] [--keep]
+ *     bun scripts/bench.ts [--quick] [--json] [--rounds N] [--servers id,id] [--sections relay,auth,acl,metrics,proxy,udp,startup,workers] [--baseline-binary PATH] [--keep]
  *
  * Starts, on 127.0.0.1: a C target server, microsocks, Dante (`-N 2`) and
  * srelay as the compiled Bun binary (built if missing), on Bun, on Deno and
- * on Bun with `--io node`. A C load generator (`scripts/bench/loadgen.c`,
+ * on Bun with `--io node`, and a bare SOCKS5 relay on Bun and on Deno
+ * (`scripts/bench/bare_relay_*.ts`: what each runtime allows). A C load generator (`scripts/bench/loadgen.c`,
  * compiled here with `cc -O2`) speaks SOCKS5 (no auth, CONNECT) to each in
  * turn, round-robin within each round, and the same load with no proxy
  * ("direct") gives the physical limit. Reports medians over the rounds of:
  * bulk throughput with 1 and 8 streams, connection rate (sequential and 50
- * concurrent clients), small-echo latency p50/p99, CPU seconds per GiB
- * relayed, and RSS idle and with 1,000 and 10,000 idle relayed sessions.
+ * concurrent clients) and the server's CPU time per connection in each,
+ * small-echo latency p50/p99, CPU seconds per GiB relayed, and RSS idle and with 1,000 and 10,000 idle relayed sessions.
  *
  * Then, with the compiled binary only: logins per second with `-a p -U`
  * (bcrypt cost 10) and the echo latency of an established session while 20
@@ -20,7 +21,14 @@
  * connection rate with 1,000 tcp_wrappers lines and 1,000 destination rules
  * beside the rate without them (`scripts/bench/acl_section.ts`), and the
  * connection rate and bulk throughput with `--metrics` beside the same
- * without it (`scripts/bench/metrics_section.ts`).
+ * without it (`scripts/bench/metrics_section.ts`), the connection rate with
+ * `--proxy-protocol` and PROXY v2 and v1 headers beside the same without
+ * (`scripts/bench/proxy_section.ts`), and UDP ASSOCIATE datagrams per second
+ * and round trips beside Dante's UDP relay (`scripts/bench/udp_section.ts`),
+ * the time from exec to the start-up lines and the binary's size
+ * (`scripts/bench/startup_section.ts`), and the connection rate with
+ * `--workers 1` against more, unpinned and pinned
+ * (`scripts/bench/workers_section.ts`).
  *
  * Prints Markdown (or, with `--json`, JSON) on stdout and progress on
  * stderr. Every child is killed at the end, on error and on SIGINT/SIGTERM.
@@ -32,6 +40,10 @@ import { spawnSync } from "node:child_process";
 import { measureAcl } from "./bench/acl_section.ts";
 import { measureAuth } from "./bench/auth_section.ts";
 import { measureMetrics } from "./bench/metrics_section.ts";
+import { measureProxyProtocol } from "./bench/proxy_section.ts";
+import { measureUdp } from "./bench/udp_section.ts";
+import { measureStartup } from "./bench/startup_section.ts";
+import { measureWorkers } from "./bench/workers_section.ts";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -99,6 +111,16 @@ interface Settings {
   readonly metricsPairs: number;
   /** Bytes each way of each bulk measurement there. */
   readonly metricsBulkBytes: number;
+  /** Groups (no header, v2, v1) per round in the PROXY protocol section. */
+  readonly proxyPairs: number;
+  /** Passes over the columns per round in the UDP section. */
+  readonly udpPairs: number;
+  /** Seconds of each latency and each rate measurement there. */
+  readonly udpSeconds: number;
+  /** Starts of each command in the start-up section. */
+  readonly startupRuns: number;
+  /** Pairs (--workers 1, --workers N) per round in the workers section. */
+  readonly workersPairs: number;
 }
 
 const DEFAULT_SETTINGS: Settings = {
@@ -119,6 +141,11 @@ const DEFAULT_SETTINGS: Settings = {
   aclRateSeconds: 1,
   metricsPairs: 3,
   metricsBulkBytes: 256 * MIB,
+  proxyPairs: 3,
+  udpPairs: 2,
+  udpSeconds: 1.5,
+  startupRuns: 20,
+  workersPairs: 1,
 };
 
 const QUICK_SETTINGS: Settings = {
@@ -137,10 +164,15 @@ const QUICK_SETTINGS: Settings = {
   aclRateSeconds: 0.3,
   metricsPairs: 1,
   metricsBulkBytes: 32 * MIB,
+  proxyPairs: 1,
+  udpPairs: 1,
+  udpSeconds: 0.5,
+  startupRuns: 5,
+  workersPairs: 1,
 };
 
 /** The parts of a run: the relay comparison, authentication, access control. */
-const SECTIONS = ["relay", "auth", "acl", "metrics"] as const;
+const SECTIONS = ["relay", "auth", "acl", "metrics", "proxy", "udp", "startup", "workers"] as const;
 type Section = typeof SECTIONS[number];
 /** Password-guessing clients in the auth section. */
 const GUESSERS = 20;
@@ -153,9 +185,12 @@ interface Options {
   readonly rounds?: number;
   readonly servers?: readonly string[];
   readonly sections: readonly Section[];
+  /** Another srelay binary the start-up section times beside the current one. */
+  readonly baseline?: string;
 }
 
-const USAGE = `usage: bench.ts [--quick] [--json] [--rounds N] [--servers id,id,...] [--sections s,s] [--keep]
+const USAGE = `usage: bench.ts [--quick] [--json] [--rounds N] [--servers id,id,...] [--sections s,s]
+                [--baseline-binary PATH] [--keep]
   --quick        64 MiB transfers, one round, short rate tests, 2,000 idle
                  sessions instead of 10,000 (about a minute)
   --json         print JSON instead of Markdown
@@ -164,7 +199,15 @@ const USAGE = `usage: bench.ts [--quick] [--json] [--rounds N] [--servers id,id,
   --sections s   only these parts (default all): relay (the comparison), auth
                  (logins/s, latency while ${GUESSERS} clients guess passwords), acl
                  (connection rate with 1,000 tcp_wrappers lines and 1,000 rules),
-                 metrics (connection rate and bulk with and without --metrics)
+                 metrics (connection rate and bulk with and without --metrics),
+                 proxy (connection rate with PROXY v2/v1 headers and --proxy-protocol
+                 against without), udp (UDP ASSOCIATE datagrams/s and round trips,
+                 srelay against Dante), startup (exec to the start-up lines, 20
+                 starts each, 5 with --quick; binary size), workers (connection rate
+                 with --workers 1 against N, unpinned and pinned)
+  --baseline-binary PATH
+                 the startup section also times this srelay binary (e.g. a copy of
+                 dist/srelay-linux-x64 from before a change), in the same runs
   --keep         keep the work directory with the servers' logs`;
 
 function parseOptions(args: readonly string[]): Options {
@@ -174,6 +217,7 @@ function parseOptions(args: readonly string[]): Options {
   let rounds: number | undefined;
   let servers: string[] | undefined;
   let sections: Section[] = [...SECTIONS];
+  let baseline: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--quick") quick = true;
@@ -199,6 +243,11 @@ function parseOptions(args: readonly string[]): Options {
         throw new Error(`Cannot parse options: --sections takes ${SECTIONS.join(", ")}\n${USAGE}`);
       }
       sections = SECTIONS.filter((name) => wanted.includes(name));
+    } else if (arg === "--baseline-binary") {
+      baseline = args[++i];
+      if (baseline === undefined || baseline === "") {
+        throw new Error(`Cannot parse options: --baseline-binary takes the path of an srelay binary\n${USAGE}`);
+      }
     } else if (arg === "-h" || arg === "--help") {
       console.log(USAGE);
       process.exit(0);
@@ -206,7 +255,7 @@ function parseOptions(args: readonly string[]): Options {
       throw new Error(`Cannot parse options: unknown argument ${arg}\n${USAGE}`);
     }
   }
-  return { quick, json, keep, rounds, servers, sections };
+  return { quick, json, keep, rounds, servers, sections, baseline };
 }
 
 /** A column being measured: direct (no child) or a running server. */
@@ -321,6 +370,7 @@ async function measureRound(
     addSample(column, "cpu_s_per_gib", (treeCpuSeconds(column.child.pid) - cpuBefore) / relayedGiB);
   }
   for (const concurrency of [1, settings.concurrency]) {
+    const rateCpuBefore = column.child === undefined ? 0 : treeCpuSeconds(column.child.pid);
     const result = await rate(
       loadgen,
       proxy,
@@ -337,6 +387,13 @@ async function measureRound(
       concurrency === 1 ? "conn_seq_per_s" : "conn_50_per_s",
       result.connections / result.seconds,
     );
+    if (column.child !== undefined && result.connections > 0) {
+      addSample(
+        column,
+        concurrency === 1 ? "cpu_us_per_conn_seq" : "cpu_us_per_conn_50",
+        ((treeCpuSeconds(column.child.pid) - rateCpuBefore) * 1e6) / result.connections,
+      );
+    }
   }
 }
 
@@ -496,6 +553,10 @@ async function main(options: Options): Promise<BenchResult> {
   let auth: SectionResult | null = null;
   let acl: SectionResult | null = null;
   let metrics: SectionResult | null = null;
+  let proxy: SectionResult | null = null;
+  let udp: SectionResult | null = null;
+  let startup: SectionResult | null = null;
+  let workers: SectionResult | null = null;
   try {
     const wanted = relay ? SERVERS.filter((s) => options.servers === undefined || options.servers.includes(s.id)) : [];
     if (wanted.some((s) => s.id === "srelay-bin") || options.sections.some((s) => s !== "relay")) {
@@ -545,9 +606,13 @@ async function main(options: Options): Promise<BenchResult> {
           `round ${round + 1}/${settings.rounds} ${column.label}: bulk ${s.bulk_1_mib_s?.at(-1)?.toFixed(0)}/${
             s.bulk_8_mib_s?.at(-1)?.toFixed(0)
           } MiB/s, ` +
-            `conn ${s.conn_seq_per_s?.at(-1)?.toFixed(0)}/${s.conn_50_per_s?.at(-1)?.toFixed(0)} /s, p50 ${
-              s.echo_p50_us?.at(-1)?.toFixed(1)
-            } µs`,
+            `conn ${s.conn_seq_per_s?.at(-1)?.toFixed(0)}/${s.conn_50_per_s?.at(-1)?.toFixed(0)} /s, ` +
+            (column.child === undefined
+              ? ""
+              : `cpu ${s.cpu_us_per_conn_seq?.at(-1)?.toFixed(0)}/${
+                s.cpu_us_per_conn_50?.at(-1)?.toFixed(0)
+              } µs/conn, `) +
+            `p50 ${s.echo_p50_us?.at(-1)?.toFixed(1)} µs`,
         );
       }
     }
@@ -593,6 +658,39 @@ async function main(options: Options): Promise<BenchResult> {
         bulkBytes: settings.metricsBulkBytes,
       }, progress);
     }
+    if (options.sections.includes("proxy")) {
+      progress("PROXY protocol: connection rate with v2 and v1 headers and without --proxy-protocol");
+      proxy = await measureProxyProtocol(loadgen, targetServer, context, {
+        rounds: settings.rounds,
+        pairs: settings.proxyPairs,
+        rateSeconds: settings.aclRateSeconds,
+        concurrency: settings.concurrency,
+      }, progress);
+    }
+    if (options.sections.includes("udp")) {
+      progress("UDP: datagrams/s and round trips through srelay, Dante and direct");
+      udp = await measureUdp(context, {
+        rounds: settings.rounds,
+        pairs: settings.udpPairs,
+        seconds: settings.udpSeconds,
+      }, progress);
+    }
+    if (options.sections.includes("startup")) {
+      progress("start-up: exec to the start-up lines");
+      startup = await measureStartup(loadgen, context, {
+        runs: settings.startupRuns,
+        ...(options.baseline === undefined ? {} : { baseline: options.baseline }),
+      }, progress);
+    }
+    if (options.sections.includes("workers")) {
+      progress("workers: connection rate with --workers 1 and more, unpinned and pinned");
+      workers = await measureWorkers(loadgen, targetServer, context, {
+        rounds: settings.rounds,
+        pairs: settings.workersPairs,
+        rateSeconds: settings.aclRateSeconds,
+        concurrency: settings.concurrency,
+      }, progress);
+    }
   } finally {
     for (const column of columns) if (column.child !== undefined) await stopChild(column.child);
     if (target !== undefined) {
@@ -629,6 +727,10 @@ async function main(options: Options): Promise<BenchResult> {
     auth,
     acl,
     metrics,
+    proxy,
+    udp,
+    startup,
+    workers,
   };
 }
 
@@ -639,7 +741,9 @@ function complete(result: BenchResult): boolean {
     Object.values(section.figures).every((value) => typeof value === "number");
   return result.columns.every((c) =>
     FIGURES.every((f) => (c.id === "direct" && !f.direct) || typeof c.figures[f.key] === "number")
-  ) && sectionComplete(result.auth) && sectionComplete(result.acl) && sectionComplete(result.metrics);
+  ) && sectionComplete(result.auth) && sectionComplete(result.acl) && sectionComplete(result.metrics) &&
+    sectionComplete(result.proxy) && sectionComplete(result.udp) && sectionComplete(result.startup) &&
+    sectionComplete(result.workers);
 }
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

@@ -9,17 +9,26 @@
  * 3. Runs every `*_test.ts` under `src/` and `tests/` with `deno test -A`,
  *    then with `bun test`, streaming their usual output, with `SRELAY_BIN`
  *    set to the binary's absolute path so end-to-end tests can run it. The
- *    end-to-end tests (`tests/e2e/`, `tests/bench_smoke_test.ts`) run under
- *    `bun test` only: each starts srelay under every runtime itself, so a
- *    second runner would repeat the same matrix.
- * 4. Counts results from each runner's JUnit report and ends with exactly one
+ *    end-to-end tests (`tests/e2e/`) run under `bun test` only: each starts
+ *    srelay under every runtime itself, so a second runner would repeat the
+ *    same matrix.
+ * 4. Runs the benchmark's smoke test (`tests/bench/smoke.ts`: one
+ *    `scripts/bench.ts --quick --json`, then a check per server and per
+ *    section) in a `bun test` of its own, after the others: it is not a unit
+ *    test, so its name keeps it out of the runs above.
+ * 5. Counts results from each runner's JUnit report and ends with exactly one
  *    line `tests: N passed, N failed`, summed over every step.
  *
  * Each step has a time limit (`SRELAY_TEST_TIMEOUT`, seconds per runner,
- * default 600). A step that fails without a failing test to show for it (a
- * build error, a crash, a timeout, a runner that ran no test) counts as one
- * failed test, so the closing line never reads "0 failed" for a broken run.
- * Exits 1 when anything failed.
+ * default 600; `SRELAY_BENCH_TEST_TIMEOUT` for the bench step, default 300).
+ * A step that fails without a failing test to show for it (a build error, a
+ * crash, a timeout, a runner that ran no test) counts as one failed test, so
+ * the closing line never reads "0 failed" for a broken run. Exits 1 when
+ * anything failed.
+ *
+ * `--only STEP,...` runs only those steps (build, lint, fmt, doc, deno, bun,
+ * bench), e.g. `bun scripts/test.ts --only bench`; the closing line counts
+ * what ran.
  *
  * @module
  */
@@ -50,8 +59,16 @@ const BUN = join(ROOT, "node_modules/.bin/bun");
 const DENO = join(ROOT, "node_modules/.bin/deno");
 const BUILD_TIMEOUT_S = 300;
 const RUNNER_TIMEOUT_S = positiveNumber(process.env.SRELAY_TEST_TIMEOUT) ?? 600;
+const BENCH_TIMEOUT_S = positiveNumber(process.env.SRELAY_BENCH_TEST_TIMEOUT) ?? 300;
+/** The benchmark's smoke test, run in a step of its own. */
+const BENCH_SMOKE = "./tests/bench/smoke.ts";
+/** The steps, in the order they run. */
+const STEPS = ["build", "lint", "fmt", "doc", "deno", "bun", "bench"] as const;
+type Step = typeof STEPS[number];
 /** Bun's per-test default (5 s) is too short for end-to-end tests; tests may still set their own. */
 const BUN_TEST_TIMEOUT_MS = 30_000;
+/** How long a step that ran out of time has, after SIGTERM, before its process group is killed. */
+const STOP_GRACE_MS = 5000;
 const TEST_DIRS = ["src", "tests"];
 /** What `deno lint` and `deno fmt --check` look at. */
 const SOURCES = ["src", "tests", "scripts", "mod.ts"];
@@ -59,7 +76,7 @@ const SOURCES = ["src", "tests", "scripts", "mod.ts"];
  * Test files (or folders, ending in `/`) that run under `bun test` only:
  * they start srelay under every runtime themselves.
  */
-const BUN_ONLY = ["tests/e2e/", "tests/bench_smoke_test.ts"];
+const BUN_ONLY = ["tests/e2e/"];
 
 function positiveNumber(text: string | undefined): number | undefined {
   const value = Number(text);
@@ -84,7 +101,11 @@ function findTestFiles(dir: string, found: string[]): string[] {
   return found;
 }
 
-/** Runs a command in its own process group, streaming its output, killing the group after `timeoutS`. */
+/**
+ * Runs a command in its own process group, streaming its output. After
+ * `timeoutS` the group gets SIGTERM (the bench then stops the servers it
+ * started in groups of their own) and, `STOP_GRACE_MS` later, SIGKILL.
+ */
 function runStep(
   command: string,
   args: readonly string[],
@@ -104,16 +125,22 @@ function runStep(
     if (pid !== undefined) running.add(pid);
     const timer = setTimeout(() => {
       timedOut = true;
-      console.error(`\n${command} did not finish within ${timeoutS} s: killing it`);
-      if (pid !== undefined) killGroup(pid);
+      console.error(`\n${command} did not finish within ${timeoutS} s: stopping it`);
+      if (pid !== undefined) {
+        killGroup(pid, "SIGTERM");
+        setTimeout(() => killGroup(pid), STOP_GRACE_MS);
+      }
     }, timeoutS * 1000);
     const finish = (code: number | null) => {
       clearTimeout(timer);
-      if (pid !== undefined) {
-        running.delete(pid);
-        killGroup(pid);
-      }
-      resolve({ code, timedOut, seconds: (performance.now() - started) / 1000 });
+      const seconds = (performance.now() - started) / 1000;
+      setTimeout(() => {
+        if (pid !== undefined) {
+          running.delete(pid);
+          killGroup(pid);
+        }
+        resolve({ code, timedOut, seconds });
+      }, timedOut ? STOP_GRACE_MS : 0);
     };
     child.on("error", (error) => {
       console.error(`Cannot run ${command}: ${error.message}`);
@@ -123,10 +150,10 @@ function runStep(
   });
 }
 
-/** Kills a process group, ignoring groups that are already gone. */
-function killGroup(pid: number): void {
+/** Signals a process group (SIGKILL unless told), ignoring groups that are already gone. */
+function killGroup(pid: number, signal: NodeJS.Signals = "SIGKILL"): void {
   try {
-    process.kill(-pid, "SIGKILL");
+    process.kill(-pid, signal);
   } catch {
     // The group has already exited.
   }
@@ -161,13 +188,13 @@ function countJunit(xml: string, leavesOnly: boolean): Counts {
 }
 
 /** Turns a runner's exit and report into counts, adding one failure for a run that broke without saying why. */
-function judge(runner: string, step: StepResult, reportPath: string, leavesOnly: boolean): Counts {
+function judge(runner: string, step: StepResult, reportPath: string, leavesOnly: boolean, timeoutS: number): Counts {
   const counts = existsSync(reportPath)
     ? countJunit(readFileSync(reportPath, "utf8"), leavesOnly)
     : { passed: 0, failed: 0, skipped: 0 };
   const total = counts.passed + counts.failed + counts.skipped;
   let problem = "";
-  if (step.timedOut) problem = `was killed after ${RUNNER_TIMEOUT_S} s`;
+  if (step.timedOut) problem = `was killed after ${timeoutS} s`;
   else if (step.code !== 0 && counts.failed === 0) {
     problem = `exited with code ${step.code} without a failing test in its report`;
   } else if (total === 0) problem = "ran no test";
@@ -192,7 +219,18 @@ async function check(name: string, command: string, args: readonly string[], env
   return { passed: 0, failed: 1, skipped: 0 };
 }
 
-async function main(): Promise<number> {
+/** The steps `--only` picks, or every step. */
+function parseSteps(args: readonly string[]): ReadonlySet<Step> {
+  if (args.length === 0) return new Set(STEPS);
+  const wanted = args[0] === "--only" && args.length === 2 ? (args[1] ?? "").split(",").filter(Boolean) : [];
+  const unknown = wanted.filter((name) => !(STEPS as readonly string[]).includes(name));
+  if (wanted.length === 0 || unknown.length > 0) {
+    throw new Error(`usage: test.ts [--only STEP,...] (steps: ${STEPS.join(", ")})`);
+  }
+  return new Set(STEPS.filter((step) => wanted.includes(step)));
+}
+
+async function main(steps: ReadonlySet<Step>): Promise<number> {
   for (const bin of [BUN, DENO]) {
     if (!existsSync(bin)) {
       console.error(`Cannot run the tests: ${relative(ROOT, bin)} is missing (run npm ci first)`);
@@ -207,14 +245,16 @@ async function main(): Promise<number> {
   };
   const env: NodeJS.ProcessEnv = { ...process.env, DENO_NO_UPDATE_CHECK: "1" };
 
-  console.log("== build: bun scripts/build.ts --host");
-  const build = await runStep(BUN, ["scripts/build.ts", "--host"], env, BUILD_TIMEOUT_S);
-  if (build.code !== 0) {
-    console.log("build of the host binary failed: counted as one failed test");
-    total.failed++;
+  if (steps.has("build")) {
+    console.log("== build: bun scripts/build.ts --host");
+    const build = await runStep(BUN, ["scripts/build.ts", "--host"], env, BUILD_TIMEOUT_S);
+    if (build.code !== 0) {
+      console.log("build of the host binary failed: counted as one failed test");
+      total.failed++;
+    }
   }
-  add(await check("lint", DENO, ["lint", ...SOURCES], env));
-  add(await check("fmt", DENO, ["fmt", "--check", ...SOURCES], env));
+  if (steps.has("lint")) add(await check("lint", DENO, ["lint", ...SOURCES], env));
+  if (steps.has("fmt")) add(await check("fmt", DENO, ["fmt", "--check", ...SOURCES], env));
   const host = hostTarget();
   const binary = host === undefined ? undefined : join(ROOT, "dist", artifactName(host));
   if (binary !== undefined && existsSync(binary)) env.SRELAY_BIN = binary;
@@ -224,15 +264,26 @@ async function main(): Promise<number> {
     .map((path) => ({ path: `./${relative(ROOT, path)}`, bunOnly: isBunOnly(path) }));
   const everyFile = files.map((file) => file.path);
   const denoFiles = files.filter((file) => !file.bunOnly).map((file) => file.path);
-  console.log(
-    `== ${files.length} test file(s), ${files.length - denoFiles.length} under bun test only; SRELAY_BIN=${
-      env.SRELAY_BIN ?? "(unset)"
-    }`,
-  );
+  if (steps.has("deno") || steps.has("bun")) {
+    console.log(
+      `== ${files.length} test file(s), ${files.length - denoFiles.length} under bun test only; SRELAY_BIN=${
+        env.SRELAY_BIN ?? "(unset)"
+      }`,
+    );
+  }
 
   const reports = mkdtempSync(join(tmpdir(), "srelay-test-"));
   try {
-    const runners = [
+    const runners: {
+      name: Step;
+      title: string;
+      files: string[];
+      command: string;
+      args: string[];
+      report: string;
+      leavesOnly: boolean;
+      timeoutS: number;
+    }[] = [
       {
         name: "doc",
         title: "deno test --doc (JSDoc examples)",
@@ -241,6 +292,7 @@ async function main(): Promise<number> {
         args: ["test", "--doc", "-A", "--ignore=**/*_test.ts", `--junit-path=${join(reports, "doc.xml")}`],
         report: join(reports, "doc.xml"),
         leavesOnly: true,
+        timeoutS: RUNNER_TIMEOUT_S,
       },
       {
         name: "deno",
@@ -250,6 +302,7 @@ async function main(): Promise<number> {
         args: ["test", "-A", `--junit-path=${join(reports, "deno.xml")}`],
         report: join(reports, "deno.xml"),
         leavesOnly: true,
+        timeoutS: RUNNER_TIMEOUT_S,
       },
       {
         name: "bun",
@@ -264,15 +317,26 @@ async function main(): Promise<number> {
         ],
         report: join(reports, "bun.xml"),
         leavesOnly: false,
+        timeoutS: RUNNER_TIMEOUT_S,
+      },
+      {
+        name: "bench",
+        title: "bun test tests/bench/smoke.ts (the benchmark's smoke test: bench --quick --json)",
+        files: [BENCH_SMOKE],
+        command: BUN,
+        args: ["test", "--reporter=junit", `--reporter-outfile=${join(reports, "bench.xml")}`],
+        report: join(reports, "bench.xml"),
+        leavesOnly: false,
+        timeoutS: BENCH_TIMEOUT_S,
       },
     ];
     const lines: string[] = [];
-    for (const runner of runners) {
+    for (const runner of runners.filter((r) => steps.has(r.name))) {
       console.log(`== ${runner.title}`);
       const step = runner.files.length === 0
         ? { code: 0, timedOut: false, seconds: 0 }
-        : await runStep(runner.command, [...runner.args, ...runner.files], env, RUNNER_TIMEOUT_S);
-      const counts = judge(runner.name, step, runner.report, runner.leavesOnly);
+        : await runStep(runner.command, [...runner.args, ...runner.files], env, runner.timeoutS);
+      const counts = judge(runner.name, step, runner.report, runner.leavesOnly, runner.timeoutS);
       lines.push(`${runner.name} ${counts.skipped}`);
       add(counts);
     }
@@ -292,7 +356,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 
 try {
-  process.exit(await main());
+  process.exit(await main(parseSteps(process.argv.slice(2))));
 } catch (error) {
   for (const pid of running) killGroup(pid);
   console.error(`Cannot run the tests: ${error instanceof Error ? error.message : String(error)}`);

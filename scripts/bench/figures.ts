@@ -11,6 +11,8 @@ export type FigureKey =
   | "bulk_8_mib_s"
   | "conn_seq_per_s"
   | "conn_50_per_s"
+  | "cpu_us_per_conn_seq"
+  | "cpu_us_per_conn_50"
   | "echo_p50_us"
   | "echo_p99_us"
   | "cpu_s_per_gib"
@@ -67,6 +69,22 @@ export const FIGURES: readonly FigureSpec[] = [
     label: "connections/s, 50 concurrent",
     higherIsBetter: true,
     direct: true,
+    displayDivisor: 1,
+    digits: 0,
+  },
+  {
+    key: "cpu_us_per_conn_seq",
+    label: "CPU per connection, sequential (µs)",
+    higherIsBetter: false,
+    direct: false,
+    displayDivisor: 1,
+    digits: 0,
+  },
+  {
+    key: "cpu_us_per_conn_50",
+    label: "CPU per connection, 50 concurrent (µs)",
+    higherIsBetter: false,
+    direct: false,
     displayDivisor: 1,
     digits: 0,
   },
@@ -268,6 +286,92 @@ export const METRICS_FIGURES: readonly SectionFigureSpec[] = [
   },
 ];
 
+/**
+ * The start-up section: milliseconds from the fork of `srelay -f -i
+ * 127.0.0.1:0` to its `listening on` line (stdout) and to its `started` log
+ * line (stderr), as the compiled binary, on Bun and on Deno, beside the same
+ * for a program that only prints one line (the runtime's floor); and the
+ * binary's size. Medians over the starts, and for the binaries also the
+ * fastest start (other work on the machine only ever adds time). With
+ * `--baseline-binary`, another binary (e.g. the one before a change) is
+ * started in the same rounds.
+ */
+export const STARTUP_FIGURES: readonly SectionFigureSpec[] = [
+  { key: "bin_listening_ms", label: "binary: exec to `listening on` (ms)", higherIsBetter: false, digits: 1 },
+  {
+    key: "bin_listening_min_ms",
+    label: "binary: exec to `listening on`, fastest start (ms)",
+    higherIsBetter: false,
+    digits: 1,
+  },
+  { key: "bin_started_ms", label: "binary: exec to the `started` log line (ms)", higherIsBetter: false, digits: 1 },
+  { key: "bin_size_mib", label: "binary: size (MiB)", higherIsBetter: false, digits: 1 },
+  {
+    key: "baseline_listening_ms",
+    label: "baseline binary: exec to `listening on` (ms)",
+    higherIsBetter: false,
+    digits: 1,
+  },
+  {
+    key: "baseline_listening_min_ms",
+    label: "baseline binary: exec to `listening on`, fastest start (ms)",
+    higherIsBetter: false,
+    digits: 1,
+  },
+  {
+    key: "baseline_started_ms",
+    label: "baseline binary: exec to the `started` log line (ms)",
+    higherIsBetter: false,
+    digits: 1,
+  },
+  { key: "baseline_size_mib", label: "baseline binary: size (MiB)", higherIsBetter: false, digits: 1 },
+  {
+    key: "bin_vs_baseline_ratio",
+    label: "binary ÷ baseline, exec to `listening on` (median of the pairs)",
+    higherIsBetter: false,
+    digits: 3,
+  },
+  { key: "bun_listening_ms", label: "on Bun: exec to `listening on` (ms)", higherIsBetter: false, digits: 1 },
+  { key: "deno_listening_ms", label: "on Deno: exec to `listening on` (ms)", higherIsBetter: false, digits: 1 },
+  {
+    key: "floor_compiled_ms",
+    label: "floor: a compiled Bun program that prints one line (ms)",
+    higherIsBetter: false,
+    digits: 1,
+  },
+  { key: "floor_bun_ms", label: "floor: bun running a one-line script (ms)", higherIsBetter: false, digits: 1 },
+  { key: "floor_deno_ms", label: "floor: deno running a one-line script (ms)", higherIsBetter: false, digits: 1 },
+];
+
+/**
+ * The workers section: the connection rate (50 concurrent clients) of the
+ * compiled binary with `--workers 1` and with N (the server's half of the
+ * CPUs, at least 2): unpinned; pinned (the load generator and the target on
+ * one half of the CPUs, the server on the other); load pinned (the load on
+ * one half, the server on every CPU).
+ */
+export const WORKERS_FIGURES: readonly SectionFigureSpec[] = [
+  { key: "conn_50_w1_per_s", label: "connections/s, --workers 1, unpinned", higherIsBetter: true, digits: 0 },
+  { key: "conn_50_wn_per_s", label: "connections/s, --workers N, unpinned", higherIsBetter: true, digits: 0 },
+  { key: "unpinned_ratio", label: "ratio, unpinned (--workers N ÷ 1)", higherIsBetter: true, digits: 3 },
+  { key: "conn_50_w1_pinned_per_s", label: "connections/s, --workers 1, pinned", higherIsBetter: true, digits: 0 },
+  { key: "conn_50_wn_pinned_per_s", label: "connections/s, --workers N, pinned", higherIsBetter: true, digits: 0 },
+  { key: "pinned_ratio", label: "ratio, pinned (--workers N ÷ 1)", higherIsBetter: true, digits: 3 },
+  {
+    key: "conn_50_w1_loadpinned_per_s",
+    label: "connections/s, --workers 1, load pinned",
+    higherIsBetter: true,
+    digits: 0,
+  },
+  {
+    key: "conn_50_wn_loadpinned_per_s",
+    label: "connections/s, --workers N, load pinned",
+    higherIsBetter: true,
+    digits: 0,
+  },
+  { key: "loadpinned_ratio", label: "ratio, load pinned (--workers N ÷ 1)", higherIsBetter: true, digits: 3 },
+];
+
 /** The result of the authentication or access-control section. */
 export interface SectionResult {
   /** The srelay measured, e.g. `srelay binary`. */
@@ -302,6 +406,14 @@ export interface BenchResult {
   readonly acl: SectionResult | null;
   /** `--metrics` cost figures (`--sections metrics`), or null when not run. */
   readonly metrics: SectionResult | null;
+  /** `--proxy-protocol` cost figures (`--sections proxy`), or null when not run. */
+  readonly proxy: SectionResult | null;
+  /** UDP ASSOCIATE figures (`--sections udp`), or null when not run. */
+  readonly udp: SectionResult | null;
+  /** Start-up times and binary size (`--sections startup`), or null when not run. */
+  readonly startup: SectionResult | null;
+  /** `--workers` scaling figures (`--sections workers`), or null when not run. */
+  readonly workers: SectionResult | null;
 }
 
 /** The median of some numbers (the mean of the middle two for an even count). */

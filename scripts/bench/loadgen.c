@@ -36,6 +36,12 @@
  *   loadgen hold PROXY TARGET COUNT SECONDS
  *       Opens COUNT idle sessions (each checked with a 1-byte echo), prints
  *       "ready OPENED FAILED", holds them until stdin closes or SECONDS pass.
+ *   loadgen startup SECONDS PATTERNS COMMAND [ARG...]
+ *       Forks and execs COMMAND once, in a process group of its own, with
+ *       its stdout and stderr on one pipe, and times from just before the
+ *       fork the first moment the output holds each of PATTERNS (up to 4
+ *       strings separated by '|'); then kills the group. Fails when COMMAND
+ *       exits, or SECONDS pass, before every pattern was seen.
  *
  * Sessions end with the target closing first ('C' and 'S' modes): the side
  * that closes first keeps the connection in TIME_WAIT, and there it holds
@@ -46,6 +52,11 @@
  * PROXY is HOST:PORT of a SOCKS5 server, or "-" to connect to TARGET
  * directly. With LOADGEN_AUTH=USER:PASSWORD in the environment, sessions
  * offer only method 02 and log in with it (RFC 1929) before the CONNECT.
+ * With LOADGEN_PROXY_HEADER=v1 or v2, every session that bulk, rate, latency
+ * or hold opens through a proxy starts with a PROXY protocol header of that
+ * version (HAProxy's send-proxy, send-proxy-v2) naming the client
+ * 198.51.100.7 (TEST-NET-2), a source port that changes per session, and
+ * the proxy's address; it goes out in one write with the SOCKS5 greeting.
  * The measuring commands print one JSON object on stdout.
  * Every socket has 10 s send and receive timeouts, so no step waits forever.
  */
@@ -64,6 +75,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +90,11 @@ static int direct;
 /* LOADGEN_AUTH: the RFC 1929 request (01 ULEN UNAME PLEN PASSWD), or auth_len 0. */
 static unsigned char auth_user[256], auth_request[513];
 static size_t auth_user_len, auth_len;
+/* LOADGEN_PROXY_HEADER: 0 (none), 1 or 2 (the PROXY protocol version), and the next session's source port. */
+#define PROXY_HEADER_MAX 108
+#define PROXY_CLIENT "198.51.100.7"
+static int proxy_header_version;
+static atomic_uint proxy_header_sessions;
 
 static void die(const char *what) {
   fprintf(stderr, "loadgen: %s: %s\n", what, strerror(errno));
@@ -132,6 +149,31 @@ static int read_exact(int fd, void *buf, size_t len) {
   return 0;
 }
 
+/* Writes the PROXY protocol header of LOADGEN_PROXY_HEADER into `buf`; returns its length (0 without one). */
+static size_t proxy_header(unsigned char *buf) {
+  if (proxy_header_version == 0) return 0;
+  uint16_t port = (uint16_t)(1024 + atomic_fetch_add(&proxy_header_sessions, 1) % 64000);
+  struct in_addr client;
+  inet_pton(AF_INET, PROXY_CLIENT, &client);
+  if (proxy_header_version == 1) {
+    char server[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &proxy_addr.sin_addr, server, sizeof server);
+    return (size_t)snprintf((char *)buf, PROXY_HEADER_MAX, "PROXY TCP4 %s %s %u %u\r\n", PROXY_CLIENT, server,
+                            port, ntohs(proxy_addr.sin_port));
+  }
+  static const unsigned char signature[12] = {13, 10, 13, 10, 0, 13, 10, 'Q', 'U', 'I', 'T', 10};
+  memcpy(buf, signature, 12);
+  buf[12] = 0x21; /* version 2, PROXY */
+  buf[13] = 0x11; /* TCP over IPv4 */
+  buf[14] = 0, buf[15] = 12;
+  uint16_t source_port = htons(port);
+  memcpy(buf + 16, &client, 4);
+  memcpy(buf + 20, &proxy_addr.sin_addr, 4);
+  memcpy(buf + 24, &source_port, 2);
+  memcpy(buf + 26, &proxy_addr.sin_port, 2);
+  return 28;
+}
+
 /* Connects to the proxy (or the target when direct) and runs the SOCKS5
  * no-auth CONNECT handshake to the target. Returns the socket or -1. */
 static int open_session(int nodelay) {
@@ -147,8 +189,11 @@ static int open_session(int nodelay) {
   const struct sockaddr_in *to = direct ? &target_addr : &proxy_addr;
   if (connect(fd, (const struct sockaddr *)to, sizeof *to) < 0) goto fail;
   if (direct) return fd;
-  unsigned char greeting[3] = {5, 1, auth_len > 0 ? 2 : 0}, choice[2];
-  if (write_all(fd, greeting, 3) < 0 || read_exact(fd, choice, 2) < 0) goto fail;
+  unsigned char first[PROXY_HEADER_MAX + 3], choice[2];
+  size_t header_len = proxy_header(first);
+  unsigned char *greeting = first + header_len;
+  greeting[0] = 5, greeting[1] = 1, greeting[2] = auth_len > 0 ? 2 : 0;
+  if (write_all(fd, first, header_len + 3) < 0 || read_exact(fd, choice, 2) < 0) goto fail;
   if (choice[0] != 5 || choice[1] != greeting[2]) goto fail;
   if (auth_len > 0) {
     unsigned char status[2];
@@ -672,10 +717,100 @@ static void read_auth(void) {
   auth_len = 3 + ulen + plen;
 }
 
+/* Reads LOADGEN_PROXY_HEADER (v1, v2, or unset). */
+static void read_proxy_header(void) {
+  const char *version = getenv("LOADGEN_PROXY_HEADER");
+  if (version == NULL || *version == 0) return;
+  if (strcmp(version, "v1") != 0 && strcmp(version, "v2") != 0) {
+    fprintf(stderr, "loadgen: LOADGEN_PROXY_HEADER must be v1 or v2, not %s\n", version);
+    exit(2);
+  }
+  proxy_header_version = version[1] - '0';
+}
+
+/* ---- startup ----------------------------------------------------------- */
+
+#define STARTUP_PATTERNS 4
+#define STARTUP_OUTPUT (64 * 1024)
+
+static int run_startup(double seconds, char *patterns, char **command) {
+  const char *wanted[STARTUP_PATTERNS];
+  double seen_ms[STARTUP_PATTERNS];
+  int count = 0;
+  for (char *save = NULL, *p = strtok_r(patterns, "|", &save); p != NULL && count < STARTUP_PATTERNS;
+       p = strtok_r(NULL, "|", &save)) {
+    seen_ms[count] = -1;
+    wanted[count++] = p;
+  }
+  if (count == 0) {
+    fprintf(stderr, "loadgen: startup needs at least one pattern\n");
+    return 2;
+  }
+  int out[2];
+  if (pipe(out) < 0) die("pipe");
+  double started = now_s();
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    setpgid(0, 0);
+    dup2(out[1], 1);
+    dup2(out[1], 2);
+    close(out[0]);
+    close(out[1]);
+    signal(SIGPIPE, SIG_DFL);
+    execvp(command[0], command);
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  close(out[1]);
+  static char output[STARTUP_OUTPUT + 1];
+  size_t length = 0;
+  int missing = count, eof = 0;
+  double deadline = started + seconds;
+  while (missing > 0 && !eof) {
+    double left = deadline - now_s();
+    if (left <= 0) break;
+    struct pollfd pfd = {out[0], POLLIN, 0};
+    int ready = poll(&pfd, 1, (int)(left * 1000) + 1);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) continue;
+    ssize_t n = read(out[0], output + length, STARTUP_OUTPUT - length);
+    double at = now_s();
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      eof = 1;
+      break;
+    }
+    length += (size_t)n;
+    output[length] = 0;
+    for (int i = 0; i < count; i++) {
+      if (seen_ms[i] < 0 && strstr(output, wanted[i]) != NULL) {
+        seen_ms[i] = (at - started) * 1000;
+        missing--;
+      }
+    }
+    if (length == STARTUP_OUTPUT) eof = 1;
+  }
+  kill(-pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  close(out[0]);
+  if (missing > 0) {
+    fprintf(stderr, "loadgen: %s %s before printing every pattern; it printed:\n%s\n", command[0],
+            eof ? "stopped" : "timed out", output);
+    return 1;
+  }
+  printf("{\"ms\":[");
+  for (int i = 0; i < count; i++) printf("%s%.3f", i == 0 ? "" : ",", seen_ms[i]);
+  printf("]}\n");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   read_auth();
+  read_proxy_header();
   if (argc >= 2 && strcmp(argv[1], "target") == 0) return run_target();
+  if (argc >= 5 && strcmp(argv[1], "startup") == 0) return run_startup(atof(argv[2]), argv[3], argv + 4);
   if (argc < 4) {
     fprintf(stderr, "usage: loadgen target | bulk|rate|latency|hold|guess PROXY|- TARGET ...\n");
     return 2;

@@ -1,7 +1,8 @@
 /**
  * Builds and drives the C load generator (`scripts/bench/loadgen.c`): the
  * target server it provides, and its bulk, connection-rate, latency,
- * idle-session and password-guessing commands. Every run has a time limit.
+ * idle-session and password-guessing commands, and its start-up timer.
+ * Every run has a time limit.
  *
  * @module
  */
@@ -45,6 +46,9 @@ export interface Login {
   readonly user: string;
   readonly password: string;
 }
+
+/** The PROXY protocol header version sessions start with (the load generator's `LOADGEN_PROXY_HEADER`). */
+export type ProxyHeader = "v1" | "v2";
 
 /** Result of `loadgen latency`. */
 export interface LatencyResult {
@@ -98,6 +102,8 @@ async function measure<T>(
   timeoutMs: number,
   cpus?: string,
   login?: Login,
+  proxyHeader?: ProxyHeader,
+  env?: Readonly<Record<string, string>>,
 ): Promise<T> {
   const [command, argv] = cpus === undefined
     ? [loadgen.binary, args]
@@ -106,7 +112,7 @@ async function measure<T>(
     logFile: logFor(loadgen, args[0] ?? "run"),
     captureStdout: true,
     openFiles: OPEN_FILES,
-    ...(login === undefined ? {} : { env: authEnv(login) }),
+    env: { ...env, ...(login === undefined ? {} : authEnv(login)), ...proxyHeaderEnv(proxyHeader) },
   });
   const timer = setTimeout(() => void stopChild(child, 500), timeoutMs);
   const code = await child.exited;
@@ -143,6 +149,10 @@ function authEnv(login: Login): Record<string, string> {
   return { LOADGEN_AUTH: `${login.user}:${login.password}` };
 }
 
+function proxyHeaderEnv(proxyHeader: ProxyHeader | undefined): Record<string, string> {
+  return proxyHeader === undefined ? {} : { LOADGEN_PROXY_HEADER: proxyHeader };
+}
+
 /** `proxy` is `HOST:PORT`, or undefined to connect to the target directly. */
 function via(proxy: string | undefined): string {
   return proxy ?? "-";
@@ -165,7 +175,9 @@ export function bulk(
 
 /**
  * Opens, uses and closes sessions from `concurrency` clients for `seconds`;
- * with `login`, every session logs in with SOCKS5 method 02 first.
+ * with `login`, every session logs in with SOCKS5 method 02 first; with
+ * `proxyHeader`, every session starts with a PROXY protocol header; with
+ * `cpus`, the load generator runs pinned to those CPUs (taskset list form).
  */
 export function rate(
   loadgen: Loadgen,
@@ -175,6 +187,8 @@ export function rate(
   seconds: number,
   max: number,
   login?: Login,
+  proxyHeader?: ProxyHeader,
+  cpus?: string,
 ): Promise<RateResult> {
   return measure<RateResult>(
     loadgen,
@@ -187,8 +201,38 @@ export function rate(
       String(max),
     ],
     (seconds + 30) * 1000,
-    undefined,
+    cpus,
     login,
+    proxyHeader,
+  );
+}
+
+/** Result of `loadgen startup`: milliseconds from fork to the first line containing each pattern. */
+export interface StartupResult {
+  readonly ms: number[];
+}
+
+/**
+ * Starts `command` once (in its own process group, stdout and stderr on one
+ * pipe) and times, from just before the fork, the first output line that
+ * contains each of `patterns`; then kills the command's process group.
+ * Fails when the command exits, or `seconds` pass, before every pattern was seen.
+ */
+export function startup(
+  loadgen: Loadgen,
+  patterns: readonly string[],
+  command: readonly string[],
+  seconds: number,
+  env?: Readonly<Record<string, string>>,
+): Promise<StartupResult> {
+  return measure<StartupResult>(
+    loadgen,
+    ["startup", String(seconds), patterns.join("|"), ...command],
+    (seconds + 10) * 1000,
+    undefined,
+    undefined,
+    undefined,
+    env,
   );
 }
 

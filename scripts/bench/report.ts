@@ -1,6 +1,7 @@
 /**
  * Renders a benchmark result as Markdown: the figures, their ratios to
- * microsocks and to the direct path, the machine, and the notes.
+ * microsocks, to the direct path and (for each srelay) to the bare relay on
+ * its runtime, the machine, the notes, and the sections.
  *
  * @module
  */
@@ -14,7 +15,12 @@ import {
   METRICS_FIGURES,
   type SectionFigureSpec,
   type SectionResult,
+  STARTUP_FIGURES,
+  WORKERS_FIGURES,
 } from "./figures.ts";
+import { PROXY_PROTOCOL_FIGURES, proxyProtocolSummary } from "./proxy_section.ts";
+import { UDP_FIGURES, udpSummary } from "./udp_section.ts";
+import { BARE_RELAY_OF } from "./servers.ts";
 
 function formatValue(figure: FigureSpec, value: number | null | undefined): string {
   if (value === null || value === undefined) return "–";
@@ -135,6 +141,47 @@ function metricsSummary(section: SectionResult): string[] {
   ];
 }
 
+/** The start-up figures against the target, in words. */
+function startupSummary(section: SectionResult): string[] {
+  const f = section.figures;
+  const ms = (value: number | null | undefined) => typeof value === "number" ? `${value.toFixed(1)} ms` : "–";
+  const lines = [
+    "",
+    `The binary prints \`listening on\` ${ms(f.bin_listening_ms)} after exec, median (fastest ${
+      ms(f.bin_listening_min_ms)
+    }; target: 15 ms or less: ${
+      typeof f.bin_listening_ms !== "number" ? "not measured" : f.bin_listening_ms <= 15 ? "met" : "**missed**"
+    }); a compiled Bun program that only prints a line takes ${ms(f.floor_compiled_ms)}.`,
+  ];
+  if (typeof f.bin_vs_baseline_ratio === "number") {
+    lines.push("", `Against the baseline binary: ${f.bin_vs_baseline_ratio.toFixed(3)}× its time to \`listening on\`.`);
+  }
+  return lines;
+}
+
+/** The srelay columns beside the bare relay on their runtime: value ÷ bare relay. */
+function bareRatios(result: BenchResult): string[] {
+  const pairs = result.columns.flatMap((column) => {
+    const bare = result.columns.find((c) => c.id === BARE_RELAY_OF[column.id]);
+    return bare === undefined ? [] : [{ column, bare }];
+  });
+  if (pairs.length === 0) return [];
+  return [
+    "",
+    "Ratio of each srelay to the bare relay on its runtime (srelay ÷ bare relay; the binary and node:net run on Bun):",
+    "",
+    row(["figure", "better", ...pairs.map(({ column, bare }) => `${column.label} ÷ ${bare.label}`)]),
+    row(["---", "---", ...pairs.map(() => "---:")]),
+    ...FIGURES.map((f) =>
+      row([
+        labelOf(f, result.config),
+        f.higherIsBetter ? "higher" : "lower",
+        ...pairs.map(({ column, bare }) => formatRatio(column.figures[f.key], bare.figures[f.key])),
+      ])
+    ),
+  ];
+}
+
 /** The Markdown report for `result`. */
 export function renderMarkdown(result: BenchResult): string {
   const columns = result.columns;
@@ -187,6 +234,7 @@ export function renderMarkdown(result: BenchResult): string {
       ),
     );
   }
+  lines.push(...bareRatios(result));
   const notes = [
     ...result.skipped.map((s) => `${s.label} skipped: ${s.reason}`),
     ...columns.flatMap((c) => c.notes.map((n) => `${c.label}: ${n}`)),
@@ -201,6 +249,26 @@ export function renderMarkdown(result: BenchResult): string {
   }
   if (result.metrics !== null) {
     lines.push(...renderSection("Metrics", result.metrics, METRICS_FIGURES, metricsSummary(result.metrics)));
+  }
+  if (result.proxy !== null) {
+    lines.push(
+      ...renderSection(
+        "PROXY protocol",
+        result.proxy,
+        PROXY_PROTOCOL_FIGURES,
+        proxyProtocolSummary(result.proxy),
+      ),
+    );
+  }
+  if (result.udp !== null) {
+    lines.push(...renderSection("UDP ASSOCIATE", result.udp, UDP_FIGURES, udpSummary(result.udp)));
+  }
+  if (result.startup !== null) {
+    const measured = STARTUP_FIGURES.filter((f) => f.key in result.startup!.figures);
+    lines.push(...renderSection("Start-up", result.startup, measured, startupSummary(result.startup)));
+  }
+  if (result.workers !== null) {
+    lines.push(...renderSection("Workers", result.workers, WORKERS_FIGURES));
   }
   return `${lines.join("\n")}\n`;
 }

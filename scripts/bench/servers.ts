@@ -1,7 +1,9 @@
 /**
  * The SOCKS5 servers the benchmark compares, and how to start each on
- * 127.0.0.1: microsocks, Dante, and srelay as a compiled Bun binary, on Bun,
- * on Deno, and on Bun with the node:net adapter.
+ * 127.0.0.1: microsocks, Dante, srelay as a compiled Bun binary, on Bun,
+ * on Deno, and on Bun with the node:net adapter, and the bare relays on
+ * Bun and on Deno (`bare_relay_bun.ts`, `bare_relay_deno.ts`: what each
+ * runtime allows).
  *
  * @module
  */
@@ -53,7 +55,7 @@ export function findCommand(name: string): string | undefined {
 }
 
 /** A loopback port that was free a moment ago (for servers that cannot listen on port 0 and say which). */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.on("error", reject);
@@ -77,7 +79,7 @@ function canConnect(port: number): Promise<boolean> {
 }
 
 /** Waits until something accepts connections on `port`, failing if the child exits first. */
-async function waitForPort(child: Child, port: number): Promise<void> {
+export async function waitForPort(child: Child, port: number): Promise<void> {
   const deadline = performance.now() + START_TIMEOUT_MS;
   while (performance.now() < deadline && !child.hasExited()) {
     if (await canConnect(port)) return;
@@ -99,21 +101,25 @@ export async function startSrelay(
   command: readonly string[],
   extra: readonly string[] = [],
 ): Promise<RunningServer> {
-  const [file, ...args] = command;
   const routes = join(context.workDir, "srelay.conf");
   writeFileSync(routes, "");
-  const child = startChild(label, file ?? "", [
-    ...args,
-    "-f",
-    "-i",
-    "127.0.0.1:0",
-    "-c",
-    routes,
-    ...extra,
-  ], {
+  return await startListening(context, id, label, [...command, "-f", "-i", "127.0.0.1:0", "-c", routes, ...extra]);
+}
+
+/** Starts `command` with its output in `WORKDIR/ID.log`; resolves once it prints `listening on 127.0.0.1:PORT`. */
+async function startListening(
+  context: ServerContext,
+  id: string,
+  label: string,
+  command: readonly string[],
+  env?: Readonly<Record<string, string>>,
+): Promise<RunningServer> {
+  const [file, ...args] = command;
+  const child = startChild(label, file ?? "", args, {
     cwd: context.root,
     logFile: join(context.workDir, `${id}.log`),
     openFiles: SERVER_OPEN_FILES,
+    ...(env === undefined ? {} : { env }),
   });
   const match = await waitForLog(child, /listening on (\S+)/, START_TIMEOUT_MS);
   const address = match[1] ?? "";
@@ -121,6 +127,22 @@ export async function startSrelay(
     throw new Error(`Cannot use ${label}: it listens on ${address}, not on 127.0.0.1`);
   }
   return { address, child };
+}
+
+/** A bare relay column: `command(context)` with the listening address appended. */
+function bare(
+  id: string,
+  label: string,
+  script: string,
+  command: (context: ServerContext) => string[],
+): ServerSpec {
+  return {
+    id,
+    label,
+    unavailable: (context) => existsSync(join(context.root, script)) ? undefined : `${script} does not exist`,
+    start: (context) =>
+      startListening(context, id, label, [...command(context), script, "127.0.0.1:0"], { DENO_NO_UPDATE_CHECK: "1" }),
+  };
 }
 
 /** An srelay column: `startSrelay` with `command(context)`. */
@@ -222,4 +244,14 @@ export const SERVERS: readonly ServerSpec[] = [
     (c) => join(c.root, "src/entry/bun.ts"),
     ["--io", "node"],
   ),
+  bare("bare-bun", "bare Bun relay", "scripts/bench/bare_relay_bun.ts", (c) => [c.bun]),
+  bare("bare-deno", "bare Deno relay", "scripts/bench/bare_relay_deno.ts", (c) => [c.deno, "run", "--allow-net"]),
 ];
+
+/** The bare relay on the runtime each srelay column runs on, for the "÷ its runtime's bare relay" ratios. */
+export const BARE_RELAY_OF: Readonly<Record<string, string>> = {
+  "srelay-bin": "bare-bun",
+  "srelay-bun": "bare-bun",
+  "srelay-bun-node": "bare-bun",
+  "srelay-deno": "bare-deno",
+};
