@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: builds the host binary, runs deno lint,
 # deno fmt --check and the JSDoc examples, then every *_test.ts under deno
-# test and bun test (end-to-end tests under bun test only), and ends with
+# test and bun test (end-to-end tests under bun test only), then the
+# benchmark smoke test (tests/bench/smoke.ts) as its own step, and ends with
 # `tests: N passed, N failed`.
 # The work is done by scripts/test.ts (see there); this wrapper only finds
 # the repository and the project's own Bun.

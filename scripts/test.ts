@@ -20,7 +20,7 @@
  *    line `tests: N passed, N failed`, summed over every step.
  *
  * Each step has a time limit (`SRELAY_TEST_TIMEOUT`, seconds per runner,
- * default 600; `SRELAY_BENCH_TEST_TIMEOUT` for the bench step, default 300).
+ * default 900; `SRELAY_BENCH_TEST_TIMEOUT` for the bench step, default 300).
  * A step that fails without a failing test to show for it (a build error, a
  * crash, a timeout, a runner that ran no test) counts as one failed test, so
  * the closing line never reads "0 failed" for a broken run. Exits 1 when
@@ -58,7 +58,7 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const DENO = join(ROOT, "node_modules/.bin/deno");
 const BUILD_TIMEOUT_S = 300;
-const RUNNER_TIMEOUT_S = positiveNumber(process.env.SRELAY_TEST_TIMEOUT) ?? 600;
+const RUNNER_TIMEOUT_S = positiveNumber(process.env.SRELAY_TEST_TIMEOUT) ?? 900;
 const BENCH_TIMEOUT_S = positiveNumber(process.env.SRELAY_BENCH_TEST_TIMEOUT) ?? 300;
 /** The benchmark's smoke test, run in a step of its own. */
 const BENCH_SMOKE = "./tests/bench/smoke.ts";
