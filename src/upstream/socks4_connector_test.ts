@@ -92,7 +92,7 @@ describe("socks4Connector()", () => {
   });
 
   const refusals: Array<[number, string, RegExp]> = [
-    [91, "general_failure", /request rejected or failed \(CD 5B\)$/],
+    [91, "general_failure", /request rejected or failed \(CD 91\)$/],
     [92, "not_allowed", /identd \(CD 92\)$/],
     [93, "not_allowed", /different user ID \(CD 93\)$/],
     [17, "general_failure", /unknown reply code \(CD 17\)$/],
