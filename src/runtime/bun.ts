@@ -77,8 +77,6 @@ class BunConnection implements Connection {
     },
   };
 
-  readonly local: NetAddress;
-  readonly remote: NetAddress;
   readonly reusesChunks = true;
   readonly keepsWrittenChunks = false;
   onDrain: (() => void) | null = null;
@@ -104,14 +102,36 @@ class BunConnection implements Connection {
   #needDrain = false;
   #writeClosed = false;
   #finSent = false;
+  #local: NetAddress | undefined;
+  #remote: NetAddress | undefined;
 
   constructor(socket: BunSocket) {
     this.#socket = socket;
-    this.local = toNetAddress(socket.localAddress, socket.localPort);
-    // A peer that reset the connection before Bun opened it has no address left
-    // (HAProxy's health checks do that): "" lets the session close it quietly.
-    this.remote = toNetAddress(socket.remoteAddress ?? "", socket.remotePort ?? 0);
     socket.setNoDelay(true);
+  }
+
+  /** Read when first asked for: each of Bun's address getters is a system call. */
+  get local(): NetAddress {
+    return this.#local ??= toNetAddress(this.#socket.localAddress ?? "", this.#socket.localPort ?? 0);
+  }
+
+  /**
+   * Read when first asked for (sessions ask at once, while the socket is open).
+   * A peer that reset the connection before Bun opened it has no address left
+   * (HAProxy's health checks do that): "" lets the session close it quietly.
+   */
+  get remote(): NetAddress {
+    return this.#remote ??= toNetAddress(this.#socket.remoteAddress ?? "", this.#socket.remotePort ?? 0);
+  }
+
+  /**
+   * Adopts a dialled socket: its remote address is the one dialled (read
+   * from the socket it would cost two system calls, and after a reset it
+   * is gone).
+   */
+  dialedTo(host: string, port: number): this {
+    this.#remote ??= toNetAddress(host, port);
+    return this;
   }
 
   get closed(): boolean {
@@ -325,7 +345,7 @@ function connect(options: ConnectOptions): Promise<Connection> {
         allowHalfOpen: true,
         socket: DIAL_EVENTS,
       }),
-    (socket) => socket.data,
+    (socket) => socket.data.dialedTo(options.host, options.port),
     (socket) => socket.data.close(),
   );
 }
@@ -340,4 +360,5 @@ export const bunRuntime: NetRuntime = {
   listenForPeer: (options) => listenForPeer(listen, options),
   bindDatagram: bindBunDatagram,
   serveHttp: serveBunHttp,
+  releaseMemory: () => bunApi().gc(true),
 };

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { deadlineQueue } from "../io/deadline_queue.ts";
 import type { Policy } from "../policy/policy.ts";
 import { type Decoded, needBytes, ProtocolError } from "../protocol/decoded.ts";
 import { formatTarget } from "../protocol/target.ts";
@@ -75,14 +76,20 @@ async function authorize(
 /** Serves one accepted client connection. Resolves when it is closed; never throws. */
 export async function serveSession(connection: Connection, context: SessionContext): Promise<void> {
   const { scope, policy } = context;
-  const handshake = new Handshake(connection, scope.settings.handshakeTimeoutMs, context.shutdown);
+  const handshake = new Handshake(connection, deadlineQueue(scope.settings.handshakeTimeoutMs), context.shutdown);
   const account = new SessionAccount(scope.logger, scope.recorders, context.id, connection.remote);
   let version = 0;
   /** What the admitters hold for this client (a `--max-per-client` slot): given back when the session ends. */
   let release: (() => void) | undefined;
   try {
     // 1. admit
-    const peer: ClientInfo = { address: connection.remote, local: connection.local };
+    // The local address is read only by what needs it (a system call on Bun).
+    const peer: ClientInfo = {
+      address: connection.remote,
+      get local() {
+        return connection.local;
+      },
+    };
     let admission = scope.admitters.length === 0 && policy.admitters.length === 0
       ? { admitted: true as const, client: peer }
       : admitClient(scope.admitters, policy.admitters, peer, handshake);
