@@ -132,10 +132,15 @@ class Pump {
     this.#session.check();
   };
 
-  /** The source is done: pass the FIN on once the queued bytes are out. */
+  /**
+   * The source is done: pass the FIN on once the queued bytes are out. When
+   * that ends the session (the other direction is settled and nothing is
+   * queued), closing `dst` sends the FIN: no separate shutdown call.
+   */
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    if (!this.waiting && this.#session.settledOtherThan(this)) return;
     this.dst.closeWrite();
     this.#session.halfClosed();
   }
@@ -214,6 +219,13 @@ class Session {
     const upSettled = this.#targetClosed || (this.#up.ended && !this.#up.waiting);
     const downSettled = this.#clientClosed || (this.#down.ended && !this.#down.waiting);
     if (upSettled && downSettled) this.#finish("done");
+  }
+
+  /** True when the direction other than `pump` is settled (see `check`). */
+  settledOtherThan(pump: Pump): boolean {
+    return pump === this.#up
+      ? this.#clientClosed || (this.#down.ended && !this.#down.waiting)
+      : this.#targetClosed || (this.#up.ended && !this.#up.waiting);
   }
 
   /** A direction ended: start the FIN-wait clock for the other one, if set. */
