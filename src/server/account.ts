@@ -10,6 +10,7 @@
  * @module
  */
 import type { Logger } from "@logtape/logtape";
+import { emitTemplate } from "../log/template_emitter.ts";
 import type { FailureReason } from "../protocol/reply.ts";
 import { formatTarget, type Target } from "../protocol/target.ts";
 import type { NetAddress } from "../runtime/types.ts";
@@ -67,6 +68,8 @@ export interface SessionRecord {
 export type SessionRecorder = (record: SessionRecord) => void;
 
 type Level = "debug" | "info" | "warn" | "error";
+
+const LOG_LEVEL = { debug: "debug", info: "info", warn: "warning", error: "error" } as const;
 type Fields = Record<string, unknown>;
 
 const ATYP_TEXT = { ipv4: "ipv4", ipv6: "ipv6", domain: "fqdn" } as const;
@@ -379,7 +382,7 @@ export class SessionAccount {
   #log(level: Level, template: string, fields: Fields): void {
     const emit = () => {
       fields.client = this.#label ?? formatAddress(this.#client);
-      this.#logger[level](template, fields);
+      emitTemplate(this.#logger, LOG_LEVEL[level], template, fields);
     };
     if (this.#pending === null) emit();
     else this.#pending.push(emit);
