@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { DeadlineQueue } from "../io/deadline_queue.ts";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import { ProtocolError } from "../protocol/decoded.ts";
@@ -40,7 +41,7 @@ const CLIENT: NetAddress = { host: "192.0.2.10", port: 40000, family: 4 };
 function setup(from: NetAddress = CLIENT, timeoutMs = 2000) {
   const [clientEnd, serverEnd] = createConnectionPair(from);
   const shutdown = new AbortController();
-  const handshake = new Handshake(serverEnd, timeoutMs, shutdown.signal);
+  const handshake = new Handshake(serverEnd, new DeadlineQueue(timeoutMs), shutdown.signal);
   const client = new ScriptPeer(clientEnd);
   const info: ClientInfo = { address: from, local: serverEnd.local };
   const done = () => {

@@ -25,6 +25,9 @@ export class Inbox {
   #closeError: NetError | undefined;
   #closed = false;
   #wake: (() => void) | null = null;
+  /** Set by `abort`: the error every wait fails with from then on. */
+  #failure: NetError | undefined;
+  #fail: ((error: NetError) => void) | null = null;
 
   constructor(connection: Connection) {
     this.#conn = connection;
@@ -50,9 +53,10 @@ export class Inbox {
   /**
    * Waits until `decode` accepts the buffered bytes, consumes them and returns
    * the value. Throws the decoder's `ProtocolError`, a `NetError("closed")`
-   * when the peer ends first, or a `NetError("timeout")` when `signal` aborts.
+   * when the peer ends first, a `NetError("timeout")` when `signal` aborts,
+   * or the error given to `abort`.
    */
-  async read<T>(decode: (bytes: Uint8Array) => Decoded<T>, signal: AbortSignal): Promise<T> {
+  async read<T>(decode: (bytes: Uint8Array) => Decoded<T>, signal?: AbortSignal): Promise<T> {
     for (;;) {
       const result = decode(this.#buffer.subarray(this.#start, this.#end));
       if (result.ok) {
@@ -72,6 +76,24 @@ export class Inbox {
       this.#conn.resume();
       await this.#waitForData(signal);
     }
+  }
+
+  /**
+   * Makes a read that waits for bytes, and every later one, fail with
+   * `error` (a deadline without an `AbortSignal`). Idempotent: the first
+   * error stays.
+   */
+  abort(error: NetError): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = error;
+    const fail = this.#fail;
+    this.#wake = this.#fail = null;
+    fail?.(error);
+  }
+
+  /** The error given to `abort`, if any. */
+  get failure(): NetError | undefined {
+    return this.#failure;
   }
 
   /** Returns a copy of the unconsumed bytes and empties the inbox. */
@@ -107,11 +129,18 @@ export class Inbox {
 
   #notify(): void {
     const wake = this.#wake;
-    this.#wake = null;
+    this.#wake = this.#fail = null;
     wake?.();
   }
 
-  #waitForData(signal: AbortSignal): Promise<void> {
+  #waitForData(signal: AbortSignal | undefined): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (signal === undefined) {
+      return new Promise<void>((resolve, reject) => {
+        this.#wake = resolve;
+        this.#fail = reject;
+      });
+    }
     if (signal.aborted) return Promise.reject(timeoutError(signal));
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {

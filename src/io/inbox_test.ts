@@ -28,6 +28,21 @@ describe("Inbox", () => {
     assert.equal(await pending, "hello");
   });
 
+  test("abort() fails the waiting read and every later one with its error; bytes already there still decode", async () => {
+    const [client, server] = createConnectionPair();
+    const inbox = new Inbox(server);
+    const pending = inbox.read(decodeFrame);
+    const error = new NetError("timeout", "Handshake not completed within 1 s");
+    inbox.abort(error);
+    inbox.abort(new NetError("aborted", "second"));
+    await assert.rejects(pending, (thrown) => thrown === error);
+    assert.equal(inbox.failure, error);
+    client.write(Uint8Array.of(1, 0x61));
+    for (let i = 0; i < 100 && inbox.buffered < 2; i++) await new Promise((resolve) => setTimeout(resolve, 1));
+    assert.equal(await inbox.read(decodeFrame), "a");
+    await assert.rejects(inbox.read(decodeFrame), (thrown) => thrown === error);
+  });
+
   test("read() returns pipelined messages in order and keeps the rest", async () => {
     const [client, server] = createConnectionPair();
     const inbox = new Inbox(server);

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { DeadlineQueue } from "../io/deadline_queue.ts";
 import { Inbox } from "../io/inbox.ts";
 import { sendAndClose } from "../io/send_and_close.ts";
 import { type Decoded, ProtocolError } from "../protocol/decoded.ts";
@@ -20,19 +21,29 @@ export class Handshake {
   readonly inbox: Inbox;
   /** Aborted when the server shuts down and the grace period is over. */
   readonly shutdown: AbortSignal;
-  readonly #deadline = new AbortController();
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #deadlines: DeadlineQueue | undefined;
+  #deadline: AbortController | undefined;
 
-  constructor(connection: Connection, timeoutMs: number, shutdown: AbortSignal) {
+  /** The deadline is `deadlines.durationMs` from now (one timer for every session: `deadline_queue.ts`). */
+  constructor(connection: Connection, deadlines: DeadlineQueue, shutdown: AbortSignal) {
     this.connection = connection;
     this.inbox = new Inbox(connection);
     this.shutdown = shutdown;
-    this.#timer = setTimeout(this.#onTimeout, timeoutMs, timeoutMs);
+    this.#deadlines = deadlines;
+    deadlines.add(this);
     shutdown.addEventListener("abort", this.#onShutdown, { once: true });
   }
 
-  /** Aborts when the handshake timeout expires or the server shuts down. */
+  /**
+   * Aborts when the handshake timeout expires or the server shuts down (for
+   * steps that wait on something else than the client: made on first use).
+   */
   get signal(): AbortSignal {
+    if (this.#deadline === undefined) {
+      this.#deadline = new AbortController();
+      const failure = this.inbox.failure;
+      if (failure !== undefined) this.#deadline.abort(failure);
+    }
     return this.#deadline.signal;
   }
 
@@ -45,7 +56,7 @@ export class Handshake {
     replyFor?: (error: ProtocolError) => Uint8Array,
   ): Promise<T> {
     try {
-      return await this.inbox.read(decode, this.#deadline.signal);
+      return await this.inbox.read(decode);
     } catch (error) {
       if (
         replyFor !== undefined && error instanceof ProtocolError && !this.connection.closed && !this.inbox.ended
@@ -63,25 +74,34 @@ export class Handshake {
 
   /** Disarms the deadline: the handshake is over. Idempotent. */
   finish(): void {
-    if (this.#timer === undefined) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    const deadlines = this.#deadlines;
+    if (deadlines === undefined) return;
+    this.#deadlines = undefined;
+    deadlines.delete(this);
     this.shutdown.removeEventListener("abort", this.#onShutdown);
   }
 
   /** True while the deadline is armed. */
   get armed(): boolean {
-    return this.#timer !== undefined;
+    return this.#deadlines !== undefined;
   }
 
-  #onTimeout = (timeoutMs: number): void => {
-    this.#timer = undefined;
+  /** The deadline passed (called by the queue). */
+  expire(): void {
+    const deadlines = this.#deadlines;
+    if (deadlines === undefined) return;
+    this.#deadlines = undefined;
     this.shutdown.removeEventListener("abort", this.#onShutdown);
-    this.#deadline.abort(new NetError("timeout", `Handshake not completed within ${timeoutMs / 1000} s`));
-  };
+    this.#fail(new NetError("timeout", `Handshake not completed within ${deadlines.durationMs / 1000} s`));
+  }
+
+  #fail(error: NetError): void {
+    this.inbox.abort(error);
+    this.#deadline?.abort(error);
+  }
 
   #onShutdown = (): void => {
     this.finish();
-    this.#deadline.abort(new NetError("aborted", "Server is shutting down"));
+    this.#fail(new NetError("aborted", "Server is shutting down"));
   };
 }

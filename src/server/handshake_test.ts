@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { DeadlineQueue } from "../io/deadline_queue.ts";
 import { describe, test } from "node:test";
 import { type Decoded, needBytes, ProtocolError } from "../protocol/decoded.ts";
 import { NetError } from "../runtime/types.ts";
@@ -16,7 +17,7 @@ function decodePair(bytes: Uint8Array): Decoded<number[]> {
 function setup(timeoutMs: number) {
   const [clientEnd, serverEnd] = createConnectionPair();
   const shutdown = new AbortController();
-  const handshake = new Handshake(serverEnd, timeoutMs, shutdown.signal);
+  const handshake = new Handshake(serverEnd, new DeadlineQueue(timeoutMs), shutdown.signal);
   return { client: new ScriptPeer(clientEnd), serverEnd, shutdown, handshake };
 }
 

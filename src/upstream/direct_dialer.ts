@@ -20,6 +20,7 @@
  *
  * @module
  */
+import { DeadlineQueue } from "../io/deadline_queue.ts";
 import { ipFamily } from "../net/address.ts";
 import { formatTarget, type Target } from "../protocol/target.ts";
 import type { Resolver } from "../runtime/resolver.ts";
@@ -47,6 +48,7 @@ export interface DirectDialerOptions {
 export function createDirectDialer(options: DirectDialerOptions): Dialer {
   const connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
   const attemptDelayMs = options.attemptDelayMs ?? 250;
+  const deadlines = new DeadlineQueue(connectTimeoutMs);
 
   function runtimeFor(address: string, localHost: string | undefined): {
     runtime: NetRuntime;
@@ -68,21 +70,25 @@ export function createDirectDialer(options: DirectDialerOptions): Dialer {
   return {
     async dial(target: Target, context: DialContext): Promise<DialResult> {
       // One controller carries both the connect timeout and the caller's
-      // cancellation (cheaper per dial than AbortSignal.any).
+      // cancellation (cheaper per dial than AbortSignal.any); the timeout is
+      // an entry of the dialer's deadline queue, not a timer of its own.
       const deadline = new AbortController();
       let resolving = false;
-      const timer = setTimeout(() => {
-        // Out of time while the name is still being resolved: a name that
-        // does not resolve in time (REP 04), as the resolver's own timeout says.
-        deadline.abort(
-          resolving
-            ? new NetError("not_found", `Cannot resolve ${target.host}: no answer within ${connectTimeoutMs} ms`)
-            : new NetError(
-              "timeout",
-              `Cannot connect to ${formatTarget(target)}: no connection within ${connectTimeoutMs} ms`,
-            ),
-        );
-      }, connectTimeoutMs);
+      const timeout = {
+        expire() {
+          // Out of time while the name is still being resolved: a name that
+          // does not resolve in time (REP 04), as the resolver's own timeout says.
+          deadline.abort(
+            resolving
+              ? new NetError("not_found", `Cannot resolve ${target.host}: no answer within ${connectTimeoutMs} ms`)
+              : new NetError(
+                "timeout",
+                `Cannot connect to ${formatTarget(target)}: no connection within ${connectTimeoutMs} ms`,
+              ),
+          );
+        },
+      };
+      deadlines.add(timeout);
       const cancel = () => deadline.abort(context.signal.reason);
       if (context.signal.aborted) cancel();
       else context.signal.addEventListener("abort", cancel, { once: true });
@@ -115,7 +121,7 @@ export function createDirectDialer(options: DirectDialerOptions): Dialer {
       } catch (error) {
         throw dialError(target, signal, error);
       } finally {
-        clearTimeout(timer);
+        deadlines.delete(timeout);
         context.signal.removeEventListener("abort", cancel);
       }
     },
