@@ -96,6 +96,8 @@ export interface BunApi {
     fetch(request: Request): Response | Promise<Response>;
     error(error: Error): Response;
   }): BunHttpServer;
+  /** Runs the garbage collector; `true` waits for a full collection. */
+  gc(force: boolean): void;
 }
 
 /** A running `Bun.serve` server. */

@@ -3,12 +3,17 @@
  *
  * Reading is a callback chain (`conn.read(buffer).then(onRead)`), not
  * `conn.readable`: the stream closes the whole connection at EOF, so it
- * cannot half-close, and it is slower. The read buffer starts small (8 KiB)
- * and grows to 64 KiB the first time a read fills it, so idle sessions stay
- * cheap and busy ones read in large chunks. A chunk is a view into that
- * buffer: the next read only starts after `onData` returns and the
- * connection is not paused, so a consumer that pauses keeps its chunk valid
- * until it resumes (`reusesChunks` is false).
+ * cannot half-close, and it is slower. A pending read pins its whole buffer
+ * (Deno writes into it when data arrives, so buffers cannot be shared between
+ * connections), and an idle session has two reads pending. So each
+ * connection reads into a 512-byte buffer of its own; a read that fills it
+ * switches the connection to a 64 KiB buffer, and a read that returns no
+ * more than 512 bytes switches it back and lets the large buffer go. Idle
+ * sessions stay cheap, even after a burst of traffic, and busy ones read in
+ * large chunks. A chunk is a view into the buffer: the next read only starts
+ * after `onData` returns and the connection is not paused, so a consumer
+ * that pauses keeps its chunk valid until it resumes (`reusesChunks` is
+ * false).
  *
  * Writing hands the caller's chunk to `conn.write` without copying (looping
  * over partial writes) and returns false while it is in flight
@@ -22,6 +27,9 @@
  * Deno frees a listener's port when its pending `accept()` has been
  * cancelled, a tick after `close()`; a `listen` on the same port waits for it.
  *
+ * `releaseMemory` runs a memory-reducing GC and glibc's `malloc_trim`
+ * (`_deno_memory.ts`).
+ *
  * Limits: `Deno.connect` cannot bind a local address (`canBindSource` is
  * false). `reusePort` needs the unstable "net" feature (`"unstable": ["net"]`
  * in deno.json or `--unstable-net`); without it Deno exits the process.
@@ -34,6 +42,7 @@ import { formatHostPort, toNetAddress } from "./_address.ts";
 import { Backoff } from "./_backoff.ts";
 import { bindDenoDatagram } from "./_deno_datagram.ts";
 import { serveDenoHttp } from "./_deno_http.ts";
+import { releaseDenoMemory } from "./_deno_memory.ts";
 import { dialCancellable } from "./_dial.ts";
 import { toNetError } from "./_errors.ts";
 import { listenForPeer } from "./_peer_listener.ts";
@@ -49,7 +58,9 @@ import type {
   NetRuntime,
 } from "./types.ts";
 
-const SMALL_BUFFER = 8 * 1024;
+/** Read buffer of a connection whose last read was small (idle, handshakes, interactive traffic). */
+const SMALL_BUFFER = 512;
+/** Read buffer of a connection whose last read filled its buffer (bulk). */
 const LARGE_BUFFER = 64 * 1024;
 
 const releases = new PortReleases();
@@ -58,20 +69,22 @@ const releases = new PortReleases();
 class DenoConnection implements Connection {
   readonly local: NetAddress;
   readonly remote: NetAddress;
-  readonly reusesChunks = false;
-  readonly keepsWrittenChunks = true;
   onDrain: (() => void) | null = null;
 
   #conn: Deno.TcpConn;
   #handlers: ConnectionHandlers | null = null;
+  /** The buffer of the next read: `#small`, or a large one while reads are large. */
   #buffer: Uint8Array | null = null;
+  #small: Uint8Array | null = null;
   #reading = false;
   #paused = false;
   /** A chunk that was read while paused, delivered on resume. */
   #held: Uint8Array | null = null;
   #eof = false;
   #endDelivered = false;
-  #queue: Uint8Array[] = [];
+  /** The chunk being written, and the ones queued behind it (an array only while there are any). */
+  #head: Uint8Array | null = null;
+  #queue: Uint8Array[] | null = null;
   #writeOffset = 0;
   #writing = false;
   #needDrain = false;
@@ -88,6 +101,15 @@ class DenoConnection implements Connection {
     this.local = toNetAddress(local.hostname, local.port);
     this.remote = toNetAddress(remote.hostname, remote.port);
     conn.setNoDelay(true);
+  }
+
+  // Getters rather than fields: constants cost every connection two slots.
+  get reusesChunks(): boolean {
+    return false;
+  }
+
+  get keepsWrittenChunks(): boolean {
+    return true;
   }
 
   get closed(): boolean {
@@ -115,7 +137,8 @@ class DenoConnection implements Connection {
 
   write(chunk: Uint8Array): boolean {
     if (this.#closed || this.#writeClosed || chunk.length === 0) return true;
-    this.#queue.push(chunk);
+    if (this.#head === null) this.#head = chunk;
+    else (this.#queue ??= []).push(chunk);
     this.#needDrain = true;
     if (!this.#writing) this.#writeNext();
     return false;
@@ -147,20 +170,36 @@ class DenoConnection implements Connection {
       this.#held !== null
     ) return;
     this.#reading = true;
-    this.#buffer ??= new Uint8Array(SMALL_BUFFER);
-    this.#conn.read(this.#buffer).then(this.#onRead, this.#onReadError);
+    this.#small ??= new Uint8Array(SMALL_BUFFER);
+    this.#buffer ??= this.#small;
+    this.#conn.read(this.#buffer).then(this.#onRead, this.#onRead);
   }
 
-  #onRead = (size: number | null): void => {
+  /**
+   * A read settled: bytes, EOF (null) or a failure. One callback for both
+   * outcomes (and one for writes and the FIN): each callback is a closure
+   * that every connection carries for its whole life.
+   */
+  #onRead = (size: unknown): void => {
     this.#reading = false;
     if (this.#closed) return;
+    if (size !== null && typeof size !== "number") {
+      this.#shut(toNetError(size, `read from ${this.#peer()}`));
+      return;
+    }
     if (size === null) {
       this.#onEof();
       return;
     }
     const buffer = this.#buffer as Uint8Array;
     const chunk = buffer.subarray(0, size);
-    if (size === buffer.length && size < LARGE_BUFFER) this.#buffer = new Uint8Array(LARGE_BUFFER);
+    // The chunk stays a view into `buffer`, so switching only picks the
+    // buffer of the next read; a large one left behind goes with the chunk.
+    if (size === buffer.length) {
+      if (size < LARGE_BUFFER) this.#buffer = new Uint8Array(LARGE_BUFFER);
+    } else if (size <= SMALL_BUFFER) {
+      this.#buffer = this.#small;
+    }
     const handlers = this.#handlers;
     if (handlers === null || this.#paused) {
       this.#held = chunk;
@@ -170,15 +209,10 @@ class DenoConnection implements Connection {
     this.#readNext();
   };
 
-  #onReadError = (error: unknown): void => {
-    this.#reading = false;
-    if (this.#closed) return;
-    this.#shut(toNetError(error, `read from ${this.#peer()}`));
-  };
-
   #onEof(): void {
     this.#eof = true;
     this.#buffer = null;
+    this.#small = null;
     if (!this.#endDelivered && this.#handlers !== null) {
       this.#endDelivered = true;
       this.#handlers.onEnd();
@@ -187,8 +221,8 @@ class DenoConnection implements Connection {
   }
 
   #writeNext(): void {
-    const head = this.#queue[0];
-    if (head === undefined) {
+    const head = this.#head;
+    if (head === null) {
       this.#writing = false;
       if (this.#writeClosed) this.#sendFin();
       if (this.#needDrain) {
@@ -199,42 +233,45 @@ class DenoConnection implements Connection {
     }
     this.#writing = true;
     const pending = this.#writeOffset === 0 ? head : head.subarray(this.#writeOffset);
-    this.#conn.write(pending).then(this.#onWritten, this.#onWriteError);
+    this.#conn.write(pending).then(this.#onWritten, this.#onWritten);
   }
 
-  #onWritten = (size: number): void => {
+  /** A write (bytes written) or the FIN (no value) settled, or either failed. */
+  #onWritten = (size: unknown): void => {
     if (this.#closed) return;
-    const head = this.#queue[0] as Uint8Array;
+    if (size === undefined || size === null) {
+      if (this.#eof) this.#shut(undefined);
+      return;
+    }
+    if (typeof size !== "number") {
+      this.#shut(toNetError(size, `write to ${this.#peer()}`));
+      return;
+    }
+    const head = this.#head as Uint8Array;
     this.#writeOffset += size;
     if (this.#writeOffset >= head.length) {
-      this.#queue.shift();
+      this.#head = this.#queue?.shift() ?? null;
+      if (this.#queue?.length === 0) this.#queue = null;
       this.#writeOffset = 0;
     }
     this.#writeNext();
   };
 
-  #onWriteError = (error: unknown): void => {
-    if (this.#closed) return;
-    this.#shut(toNetError(error, `write to ${this.#peer()}`));
-  };
-
   #sendFin(): void {
     if (this.#finSent || this.#closed) return;
     this.#finSent = true;
-    this.#conn.closeWrite().then(this.#onFinSent, this.#onWriteError);
+    this.#conn.closeWrite().then(this.#onWritten, this.#onWritten);
   }
-
-  #onFinSent = (): void => {
-    if (this.#eof && !this.#closed) this.#shut(undefined);
-  };
 
   /** Releases the socket and fires `onClose` (now, or once handlers are set). */
   #shut(error: NetError | undefined): void {
     this.#closed = true;
     this.#closeError = error;
-    this.#queue = [];
+    this.#head = null;
+    this.#queue = null;
     this.#held = null;
     this.#buffer = null;
+    this.#small = null;
     try {
       this.#conn.close();
     } catch {
@@ -352,4 +389,5 @@ export const denoRuntime: NetRuntime = {
   listenForPeer: (options) => listenForPeer(listen, options),
   bindDatagram: bindDenoDatagram,
   serveHttp: serveDenoHttp,
+  releaseMemory: () => void releaseDenoMemory(),
 };

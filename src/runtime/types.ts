@@ -196,6 +196,13 @@ export interface NetRuntime {
    * adapter's.
    */
   serveHttp?(options: HttpServeOptions): Promise<HttpServer>;
+  /**
+   * The server went idle after a burst: collect garbage now and give freed
+   * memory back to the operating system, rather than keep the burst's peak
+   * (or wait for the engine's own timers). Optional; it may pause the event
+   * loop for some milliseconds, so the server calls it rarely.
+   */
+  releaseMemory?(): void;
 }
 
 /** A request as an `HttpHandler` sees it: only what a metrics endpoint needs. */
