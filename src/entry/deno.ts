@@ -1,6 +1,10 @@
 /**
  * Entry point for Deno (`deno task start`, and `deno compile`).
  *
+ * Only the Deno socket adapter is loaded up front; the node:net adapter,
+ * the syslog transports, crypt(3) and the `--user` calls are imported when
+ * `run()` asks for them (about 3 ms of start-up).
+ *
  * @module
  */
 import { basename } from "node:path";
@@ -8,11 +12,6 @@ import { fileURLToPath } from "node:url";
 import { run } from "../main.ts";
 import { DENO_PERMISSIONS } from "./deno_permissions.ts";
 import { denoRuntime } from "../runtime/deno.ts";
-import { nodeRuntime } from "../runtime/node.ts";
-import { openUdpSyslog } from "../runtime/syslog_udp.ts";
-import { openDenoUnixSyslog } from "../runtime/syslog_unix_deno.ts";
-import { loadDenoCrypt } from "../runtime/crypt_deno.ts";
-import { loadDenoPrivileges } from "../runtime/privileges_deno.ts";
 
 const compiled = !/^deno(\.exe)?$/.test(basename(Deno.execPath()));
 const selfCommand = compiled ? [Deno.execPath()] : [
@@ -28,11 +27,14 @@ const code = await run(
   {
     name: "deno",
     loadNativeRuntime: () => Promise.resolve(denoRuntime),
-    loadNodeRuntime: () => Promise.resolve(nodeRuntime),
+    loadNodeRuntime: async () => (await import("../runtime/node.ts")).nodeRuntime,
     selfCommand,
-    syslog: { unix: openDenoUnixSyslog, udp: openUdpSyslog },
-    loadCrypt: loadDenoCrypt,
-    loadPrivileges: loadDenoPrivileges,
+    syslog: {
+      unix: async (path, report) => (await import("../runtime/syslog_unix_deno.ts")).openDenoUnixSyslog(path, report),
+      udp: async (host, port, report) => (await import("../runtime/syslog_udp.ts")).openUdpSyslog(host, port, report),
+    },
+    loadCrypt: async () => (await import("../runtime/crypt_deno.ts")).loadDenoCrypt(),
+    loadPrivileges: async () => (await import("../runtime/privileges_deno.ts")).loadDenoPrivileges(),
   },
   Deno.args,
 );

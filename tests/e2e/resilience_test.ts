@@ -729,6 +729,8 @@ for (const { mode, skip } of serverModes()) {
     }, async () => {
       const { control } = await associateViaHop();
       const port = control.socket.localPort!;
+      // Log lines go out in batches: the request's line first, then the mark.
+      await waitForNewOutput(server, 0, new RegExp(`${HOST.replaceAll(".", "\\.")}:${port} 5-UDP `));
       const mark = server.output().length;
       udpHop.kill();
       await gone(udpHop.child.pid!);
