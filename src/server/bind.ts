@@ -107,7 +107,9 @@ export async function serveBind(session: CommandSession): Promise<void> {
   const open = new Set<{ close(): void }>();
   try {
     const route = await untilAborted(
-      context.policy.router.choose({ target: request.target, command: "bind", client: session.client.address }),
+      Promise.resolve(
+        context.policy.router.choose({ target: request.target, command: "bind", client: session.client.address }),
+      ),
       signal,
     );
     account.requested(route.description);

@@ -39,10 +39,12 @@ export async function serveConnect(session: CommandSession): Promise<void> {
   };
   let route: RouteChoice;
   try {
-    route = await untilAborted(
-      context.policy.router.choose({ target: request.target, command: "connect", client: session.client.address }),
-      context.shutdown,
-    );
+    const chosen = context.policy.router.choose({
+      target: request.target,
+      command: "connect",
+      client: session.client.address,
+    });
+    route = chosen instanceof Promise ? await untilAborted(chosen, context.shutdown) : chosen;
   } catch (error) {
     return fail(error);
   }

@@ -23,7 +23,8 @@ export interface RouteChoice {
 
 /** Chooses the route for each request. */
 export interface Router {
-  choose(request: RouteRequest): Promise<RouteChoice>;
+  /** The route; a plain value when no lookup is needed (no rules, or an address target). */
+  choose(request: RouteRequest): RouteChoice | Promise<RouteChoice>;
   /**
    * UDP ASSOCIATE learns its destinations only per datagram: when every UDP
    * destination takes the same route, that route (decided once, at the

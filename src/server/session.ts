@@ -40,36 +40,56 @@ function peekVersion(bytes: Uint8Array): Decoded<number> {
   return first === undefined ? needBytes(1) : { ok: true, value: first, size: 0 };
 }
 
-/**
- * Stage 4: the policy's authorizer; a refusal (or a failed lookup) becomes a
- * `Refusal` with its reply. UDP ASSOCIATE names the client's own address,
- * not a destination: its handler asks the authorizer about every datagram.
- */
-async function authorize(
-  policy: Policy,
-  client: ClientInfo,
-  identity: Identity,
-  request: SessionRequest,
-): Promise<Authorization & { readonly allowed: true }> {
-  if (request.command === "udp") return UDP_AUTHORIZED;
-  let authorization: Authorization;
-  try {
-    authorization = await policy.authorizer.authorize({ client, identity, request });
-  } catch (error) {
-    const reason = failureReasonFor(error);
-    throw new Refusal(
-      requestTag(request),
-      "failed",
-      `${formatTarget(request.target)}: cannot check the rules: ${reason}: ${(error as Error).message}`,
-      request.responder.fail(reason),
-    );
-  }
+type Allowed = Authorization & { readonly allowed: true };
+
+/** A failed lookup of the rules (a name that does not resolve...) as a `Refusal` with its reply. */
+function lookupRefusal(request: SessionRequest, error: unknown): Refusal {
+  const reason = failureReasonFor(error);
+  return new Refusal(
+    requestTag(request),
+    "failed",
+    `${formatTarget(request.target)}: cannot check the rules: ${reason}: ${(error as Error).message}`,
+    request.responder.fail(reason),
+  );
+}
+
+/** The authorizer's answer, or a `Refusal` when it refused. */
+function allowedOrRefused(request: SessionRequest, authorization: Authorization): Allowed {
   if (authorization.allowed) return authorization;
   throw new Refusal(
     requestTag(request),
     "not_allowed",
     `${formatTarget(request.target)}: not allowed by ${authorization.reason}`,
     request.responder.fail("not_allowed"),
+  );
+}
+
+/**
+ * Stage 4: the policy's authorizer; a refusal (or a failed lookup) becomes a
+ * `Refusal` with its reply. A plain value when the authorizer answers at
+ * once (no promise on the common path). UDP ASSOCIATE names the client's
+ * own address, not a destination: its handler asks the authorizer about
+ * every datagram.
+ */
+function authorize(
+  policy: Policy,
+  client: ClientInfo,
+  identity: Identity,
+  request: SessionRequest,
+): Allowed | Promise<Allowed> {
+  if (request.command === "udp") return UDP_AUTHORIZED;
+  let answer: Authorization | Promise<Authorization>;
+  try {
+    answer = policy.authorizer.authorize({ client, identity, request });
+  } catch (error) {
+    throw lookupRefusal(request, error);
+  }
+  if (!(answer instanceof Promise)) return allowedOrRefused(request, answer);
+  return answer.then(
+    (authorization) => allowedOrRefused(request, authorization),
+    (error: unknown) => {
+      throw lookupRefusal(request, error);
+    },
   );
 }
 
@@ -120,7 +140,8 @@ export async function serveSession(connection: Connection, context: SessionConte
       account.authenticated(identity.method);
     }
     // 4. authorize
-    const authorization = await authorize(policy, client, identity, request);
+    const answer = authorize(policy, client, identity, request);
+    const authorization = answer instanceof Promise ? await answer : answer;
     // 5. command (it relays, 6, and accounts, 7)
     await COMMANDS[request.command]({
       connection,

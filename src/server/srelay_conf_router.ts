@@ -11,7 +11,7 @@ import type { RouteRule } from "../config/srelay_conf.ts";
 import type { Resolver } from "../runtime/resolver.ts";
 import { createChainDialer } from "../upstream/chain_dialer.ts";
 import type { Dialer } from "../upstream/dialer.ts";
-import type { RouteChoice, Router } from "./router.ts";
+import type { RouteChoice, Router, RouteRequest } from "./router.ts";
 
 /** What a srelay.conf router is built from. */
 export interface SrelayConfRouterOptions {
@@ -60,11 +60,13 @@ export function createSrelayConfRouter(options: SrelayConfRouterOptions): Router
     ? (firstUdp.hops.length === 0 ? direct : choiceFor(firstUdp))
     : null;
 
+  const choose = async (request: RouteRequest): Promise<RouteChoice> => {
+    const match = await table.match({ target: request.target, command: request.command }, resolve);
+    return match === null || match.rule.hops.length === 0 ? direct : choiceFor(match.rule);
+  };
   return {
-    async choose(request) {
-      const match = await table.match({ target: request.target, command: request.command }, resolve);
-      return match === null || match.rule.hops.length === 0 ? direct : choiceFor(match.rule);
-    },
+    // Without rules every request goes direct: no promise to make.
+    choose: options.rules.length === 0 ? () => direct : choose,
     udpRouteForAll: () => udpForAll,
   };
 }

@@ -234,7 +234,12 @@ async function serveAssociation(session: CommandSession): Promise<void> {
     const cached = routes.get(key);
     if (cached !== undefined) return cached;
     if (routes.size >= MAX_CACHED_ROUTES) routes.clear();
-    const pending = policy.router.choose({ target, command: "udp", client: session.client.address });
+    const chosen = policy.router.choose({ target, command: "udp", client: session.client.address });
+    if (!(chosen instanceof Promise)) {
+      routes.set(key, chosen);
+      return chosen;
+    }
+    const pending = chosen;
     routes.set(key, pending);
     pending.then((route) => {
       if (routes.get(key) === pending) routes.set(key, route);
