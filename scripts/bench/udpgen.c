@@ -48,58 +48,8 @@
 
 enum { UNSENT, IN_FLIGHT, RECEIVED, LOST };
 
-static void die(const char *what) {
-  fprintf(stderr, "udpgen: %s: %s\n", what, strerror(errno));
-  exit(2);
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void parse_addr(const char *text, struct sockaddr_in *addr) {
-  char host[64];
-  const char *colon = strrchr(text, ':');
-  if (colon == NULL || (size_t)(colon - text) >= sizeof host) {
-    fprintf(stderr, "udpgen: cannot parse address %s: expected IPV4:PORT\n", text);
-    exit(2);
-  }
-  memcpy(host, text, (size_t)(colon - text));
-  host[colon - text] = 0;
-  memset(addr, 0, sizeof *addr);
-  addr->sin_family = AF_INET;
-  addr->sin_port = htons((uint16_t)atoi(colon + 1));
-  if (inet_pton(AF_INET, host, &addr->sin_addr) != 1) {
-    fprintf(stderr, "udpgen: cannot parse address %s: not an IPv4 literal\n", text);
-    exit(2);
-  }
-}
-
-static int write_all(int fd, const void *buf, size_t len) {
-  const char *p = buf;
-  while (len > 0) {
-    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return -1;
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
-static int read_exact(int fd, void *buf, size_t len) {
-  char *p = buf;
-  while (len > 0) {
-    ssize_t n = recv(fd, p, len, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return -1;
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
+#define PROGRAM "udpgen"
+#include "bench_io.h"
 
 static void set_timeouts(int fd) {
   struct timeval tv = {IO_TIMEOUT_S, 0};
