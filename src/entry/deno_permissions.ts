@@ -3,7 +3,7 @@
  * files, environment, system information (host name), and starting itself
  * (background mode, workers), and FFI (crypt(3) in libcrypt for host
  * accounts, the syslog socket, libc's setgroups/setresgid/setresuid for
- * `--user`). Used when it re-runs itself and by
+ * `--user`, glibc's malloc_trim after a burst). Used when it re-runs itself and by
  * `scripts/build.ts` for `deno compile`.
  *
  * @module

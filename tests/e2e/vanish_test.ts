@@ -75,6 +75,15 @@ for (const { mode, skip } of serverModes()) {
   const hostAddress = `10.251.${octet}.1`;
   const clientAddress = `10.251.${octet}.2`;
   const skipped = skip || NO_TOOLS;
+  /** Joins the namespace to the host with a new veth pair. */
+  const linkUp = () => {
+    ip("link", "add", hostLink, "type", "veth", "peer", "name", nsLink);
+    ip("link", "set", nsLink, "netns", namespace);
+    ip("addr", "add", `${hostAddress}/30`, "dev", hostLink);
+    ip("link", "set", hostLink, "up");
+    ip("netns", "exec", namespace, "ip", "addr", "add", `${clientAddress}/30`, "dev", nsLink);
+    ip("netns", "exec", namespace, "ip", "link", "set", nsLink, "up");
+  };
 
   describe(`srelay (${mode}): a client that vanishes without FIN`, () => {
     let server: RunningServer;
@@ -85,12 +94,7 @@ for (const { mode, skip } of serverModes()) {
     before(async () => {
       if (skipped) return;
       ip("netns", "add", namespace);
-      ip("link", "add", hostLink, "type", "veth", "peer", "name", nsLink);
-      ip("link", "set", nsLink, "netns", namespace);
-      ip("addr", "add", `${hostAddress}/30`, "dev", hostLink);
-      ip("link", "set", hostLink, "up");
-      ip("netns", "exec", namespace, "ip", "addr", "add", `${clientAddress}/30`, "dev", nsLink);
-      ip("netns", "exec", namespace, "ip", "link", "set", nsLink, "up");
+      linkUp();
       ip("netns", "exec", namespace, "ip", "link", "set", "lo", "up");
       dir = mkdtempSync(join(tmpdir(), "srelay-vanish-"));
       writeFileSync(join(dir, "srelay.conf"), "");
@@ -149,12 +153,7 @@ for (const { mode, skip } of serverModes()) {
         "one closing line for the vanished client",
       );
       // The link is gone: bring a new one up and serve the next client.
-      ip("link", "add", hostLink, "type", "veth", "peer", "name", nsLink);
-      ip("link", "set", nsLink, "netns", namespace);
-      ip("addr", "add", `${hostAddress}/30`, "dev", hostLink);
-      ip("link", "set", hostLink, "up");
-      ip("netns", "exec", namespace, "ip", "addr", "add", `${clientAddress}/30`, "dev", nsLink);
-      ip("netns", "exec", namespace, "ip", "link", "set", nsLink, "up");
+      linkUp();
       await sleep(200);
       const next = await echoingClient(namespace, `${hostAddress}:${server.port}`, echo.port);
       next.child.stdin?.end();
