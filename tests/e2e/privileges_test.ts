@@ -304,6 +304,9 @@ describe("srelay (binary) as the systemd unit runs it: a user with CAP_NET_BIND_
     });
     try {
       const supervisor = server.process.pid!;
+      // Both workers have logged that they started (log lines go out in 10 ms batches,
+      // and a worker killed before its batch is written takes its line with it).
+      await server.waitForOutput(/worker \d\/2 started[\s\S]*worker \d\/2 started/);
       const workers = childrenOf(supervisor);
       assert.equal(workers.length, 2);
       process.kill(workers[0]!, "SIGKILL");
