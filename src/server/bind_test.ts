@@ -689,6 +689,8 @@ describe("BIND when the next hop dies", () => {
         "192.0.2.7:40000 5-BND 203.0.113.10:0 relay=192.0.2.50:1080 failed: general_failure: " +
         "Next hop 192.0.2.50:1080 (socks5) closed the connection during the wait for the second SOCKS5 BIND reply",
       ]]);
+      // After its FIN the server lingers (up to 2 s) for the client to close: the session ends once it does.
+      client.close();
       await h.waitForIdle();
     });
   });
