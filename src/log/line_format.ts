@@ -26,12 +26,16 @@ export function formatTextRecord(record: LogRecord, prefix: string): string {
   return `${stamp} ${prefix}${level}${message}\n`;
 }
 
-/** A record's message with string values as they are and other values as JSON. */
+/** A record's message with strings and numbers as they are and other values as JSON. */
 export function renderMessage(record: LogRecord): string {
   let message = "";
   for (let i = 0; i < record.message.length; i++) {
     const part = record.message[i];
-    message += i % 2 === 0 ? String(part) : typeof part === "string" ? part : JSON.stringify(part);
+    message += i % 2 === 0 || typeof part === "number"
+      ? String(part)
+      : typeof part === "string"
+      ? part
+      : JSON.stringify(part);
   }
   return message;
 }

@@ -9,6 +9,7 @@ import { closeSync, createWriteStream, fstatSync, openSync, statSync, type Write
 import { hostname } from "node:os";
 import { configure, dispose, getJsonLinesFormatter, type LogLevel, type LogRecord, type Sink } from "@logtape/logtape";
 import { formatTextRecord, renderMessage } from "./line_format.ts";
+import { sendDirectly } from "./template_emitter.ts";
 import type { SyslogAddress } from "./syslog_address.ts";
 import { openSyslogSink, type SyslogOpeners } from "./syslog_sink.ts";
 
@@ -248,11 +249,13 @@ export async function setupLogging(settings: LogSettings): Promise<LoggingSetup>
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["main"] },
     ],
   });
+  sendDirectly({ sink, lowestLevel: settings.level });
   return { fallback };
 }
 
 /** Flushes and closes the sinks (file and syslog sinks hold resources). */
 export async function shutdownLogging(): Promise<void> {
   currentFile = null;
+  sendDirectly(null);
   await dispose();
 }

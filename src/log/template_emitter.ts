@@ -11,9 +11,14 @@
  * Templates are `{name}` placeholders in literal text (no `{{` escapes, no
  * property paths): what the session account uses.
  *
+ * Once `setupLogging` has named the sink every `srelay` line goes to
+ * (`sendDirectly`), records of `srelay` loggers are handed to that sink
+ * here: `Logger.emit` copies each record through its property descriptors
+ * and walks the logger tree with generators, about 2.5 µs per line in Bun.
+ *
  * @module
  */
-import type { Logger, LogLevel } from "@logtape/logtape";
+import { compareLogLevel, type Logger, type LogLevel, type LogRecord, type Sink } from "@logtape/logtape";
 
 /** A template split into literal text and the property names between. */
 interface CompiledTemplate {
@@ -40,6 +45,19 @@ function compile(template: string): CompiledTemplate {
 
 /** Templates compiled so far (each is a literal of the code, so a handful). */
 const templates = new Map<string, CompiledTemplate>();
+
+/** The sink of every `srelay` logger and its lowest level, while `setupLogging`'s configuration holds. */
+let direct: { readonly sink: Sink; readonly lowestLevel: LogLevel } | null = null;
+
+/**
+ * Sends the records `emitTemplate` makes for `srelay` loggers straight to
+ * `sink` when at `lowestLevel` or above (what the LogTape configuration
+ * says for the `srelay` category, with no filters); `null` goes back to
+ * `Logger.emit`.
+ */
+export function sendDirectly(target: { readonly sink: Sink; readonly lowestLevel: LogLevel } | null): void {
+  direct = target;
+}
 
 /**
  * Logs `template` at `level` through `logger`, with `properties` filling its
@@ -72,5 +90,17 @@ export function emitTemplate(
   const { texts, names } = compiled;
   const message: unknown[] = [texts[0]];
   for (let i = 0; i < names.length; i++) message.push(properties[names[i] as string], texts[i + 1]);
-  logger.emit({ level, timestamp: Date.now(), message, rawMessage: template, properties });
+  if (direct === null || logger.category[0] !== "srelay") {
+    logger.emit({ level, timestamp: Date.now(), message, rawMessage: template, properties });
+  } else if (compareLogLevel(level, direct.lowestLevel) >= 0) {
+    const record: LogRecord = {
+      category: logger.category,
+      level,
+      timestamp: Date.now(),
+      message,
+      rawMessage: template,
+      properties,
+    };
+    direct.sink(record);
+  }
 }
