@@ -82,6 +82,7 @@ export function parseIp(text: string): IpAddress | null {
  * ```
  */
 export function ipFamily(text: string): 0 | IpFamily {
+  if (ipv4Octets(text) !== null) return 4;
   return parseIp(text)?.family ?? 0;
 }
 
@@ -132,6 +133,8 @@ export function formatIp(address: IpAddress): string {
  * ```
  */
 export function normalizeHost(text: string): string {
+  // A dotted quad (no leading zeros) is already in normal form.
+  if (ipv4Octets(text) !== null) return text;
   const address = parseHost(text);
   return address === null ? text : formatIp(address);
 }
@@ -284,7 +287,18 @@ function ipv6Groups(text: string): number[] | null {
 }
 
 /** The octets of a dotted-quad IPv4 address without leading zeros, or `null`. */
-function ipv4Octets(text: string): number[] | null {
+/**
+ * The four octets of a dotted quad as the module notes define it (decimal,
+ * no leading zeros); `null` for anything else.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(ipv4Octets("192.0.2.10"), [192, 0, 2, 10]);
+ * assert.equal(ipv4Octets("192.0.2.010"), null);
+ * ```
+ */
+export function ipv4Octets(text: string): number[] | null {
   if (!DOTTED_QUAD.test(text)) return null;
   const octets = text.split(".").map(Number);
   return octets.every((octet) => octet <= 255) ? octets : null;

@@ -22,6 +22,7 @@
  * @module
  */
 import ipaddr from "ipaddr.js";
+import { ipv4Octets } from "../net/address.ts";
 import { type Decoded, needBytes, ProtocolError } from "./decoded.ts";
 import type { Target } from "./target.ts";
 import { hexByte } from "../util/hex.ts";
@@ -159,7 +160,7 @@ export function writeSocks5Address(target: Target, into: Uint8Array, offset: num
   let at = offset;
   switch (target.kind) {
     case "ipv4": {
-      const octets = ipv4Octets(target.host);
+      const octets = ipv4OctetsOf(target.host);
       into[at++] = ATYP.IPV4;
       into.set(octets, at);
       at += 4;
@@ -209,11 +210,10 @@ function checkDomain(host: string): void {
   }
 }
 
-function ipv4Octets(host: string): number[] {
-  if (!ipaddr.IPv4.isValidFourPartDecimal(host)) {
-    throw new RangeError(`Cannot encode SOCKS5 address: "${host}" is not an IPv4 address`);
-  }
-  return ipaddr.IPv4.parse(host).octets;
+function ipv4OctetsOf(host: string): number[] {
+  const octets = ipv4Octets(host);
+  if (octets === null) throw new RangeError(`Cannot encode SOCKS5 address: "${host}" is not an IPv4 address`);
+  return octets;
 }
 
 function ipv6Octets(host: string): number[] {
