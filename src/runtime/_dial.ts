@@ -1,26 +1,33 @@
 /**
  * The part of `connect` the Bun and Deno adapters share: refuse a source
- * address (neither can bind one), honour the abort signal, and map errors.
+ * address (neither can bind one), honour the abort signal and the timeout,
+ * and map errors.
  *
  * @module
  */
+import { deadlineQueue } from "../io/deadline_queue.ts";
 import { formatHostPort } from "./_address.ts";
 import { abortError, toNetError } from "./_errors.ts";
 import { type Connection, type ConnectOptions, NetError } from "./types.ts";
 
 /**
- * Runs `open()` and adopts its socket as a `Connection`. When `signal` aborts
- * first the promise rejects at once and the socket, should it still connect,
- * is discarded.
+ * Runs `open()` and adopts its socket as a `Connection`. When `signal`
+ * aborts or `timeoutMs` passes first, the promise rejects at once. A runtime
+ * that can cancel an attempt (`cancels`) gets a signal in `open` that aborts
+ * then; otherwise the socket, should it still connect, is discarded. The
+ * timeout is an entry of a deadline queue shared by every connect with the
+ * same timeout (no timer or AbortController per connect).
  */
 export function dialCancellable<T>(
   options: ConnectOptions,
   runtimeName: string,
-  open: () => Promise<T>,
+  open: (signal: AbortSignal | undefined) => Promise<T>,
   adopt: (socket: T) => Connection,
   discard: (socket: T) => void,
+  cancels = false,
 ): Promise<Connection> {
   const { host, port, signal } = options;
+  const timeoutMs = options.timeoutMs ?? 0;
   const action = () => `connect to ${formatHostPort(host, port)}`;
   if (options.localHost !== undefined) {
     return Promise.reject(
@@ -33,22 +40,38 @@ export function dialCancellable<T>(
   if (signal?.aborted) return Promise.reject(abortError(signal, action()));
   return new Promise<Connection>((resolve, reject) => {
     let settled = false;
-    const onAbort = () => {
+    const attempt = cancels && (signal !== undefined || timeoutMs > 0) ? new AbortController() : undefined;
+    const deadlines = timeoutMs > 0 ? deadlineQueue(timeoutMs) : undefined;
+    const finish = () => {
       settled = true;
-      reject(abortError(signal as AbortSignal, action()));
+      signal?.removeEventListener("abort", onAbort);
+      deadlines?.delete(deadline);
+    };
+    const fail = (error: NetError) => {
+      if (settled) return;
+      finish();
+      attempt?.abort(error);
+      reject(error);
+    };
+    const onAbort = () => fail(abortError(signal as AbortSignal, action()));
+    const deadline = {
+      expire: () => fail(new NetError("timeout", `Cannot ${action()}: no connection within ${timeoutMs} ms`)),
     };
     signal?.addEventListener("abort", onAbort, { once: true });
-    open().then(
+    deadlines?.add(deadline);
+    open(attempt?.signal).then(
       (socket) => {
-        signal?.removeEventListener("abort", onAbort);
-        if (settled) discard(socket);
-        else resolve(adopt(socket));
-        settled = true;
+        if (settled) {
+          discard(socket);
+          return;
+        }
+        finish();
+        resolve(adopt(socket));
       },
       (error: unknown) => {
-        signal?.removeEventListener("abort", onAbort);
-        if (!settled) reject(toNetError(error, action()));
-        settled = true;
+        if (settled) return;
+        finish();
+        reject(toNetError(error, action()));
       },
     );
   });

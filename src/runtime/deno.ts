@@ -369,13 +369,14 @@ async function listen(options: ListenOptions): Promise<Listener> {
 }
 
 function connect(options: ConnectOptions): Promise<Connection> {
-  const { host, port, signal } = options;
+  const { host, port } = options;
   return dialCancellable(
     options,
     "deno",
-    () => Deno.connect({ hostname: host, port, transport: "tcp", ...(signal ? { signal } : {}) }),
+    (signal) => Deno.connect({ hostname: host, port, transport: "tcp", ...(signal ? { signal } : {}) }),
     (conn) => new DenoConnection(conn),
     (conn) => conn.close(),
+    true,
   );
 }
 

@@ -23,20 +23,21 @@
  */
 import net from "node:net";
 import process from "node:process";
+import { deadlineQueue } from "../io/deadline_queue.ts";
 import { formatHostPort, toNetAddress } from "./_address.ts";
 import { abortError, toNetError } from "./_errors.ts";
 import { bindNodeDatagram } from "./_node_datagram.ts";
 import { serveNodeHttp } from "./_node_http.ts";
 import { listenForPeer } from "./_peer_listener.ts";
-import type {
-  Connection,
-  ConnectionHandlers,
-  ConnectOptions,
-  Listener,
-  ListenOptions,
-  NetAddress,
+import {
+  type Connection,
+  type ConnectionHandlers,
+  type ConnectOptions,
+  type Listener,
+  type ListenOptions,
+  type NetAddress,
   NetError,
-  NetRuntime,
+  type NetRuntime,
 } from "./types.ts";
 
 /** One `net.Socket` behind the `Connection` interface. */
@@ -199,6 +200,8 @@ function listen(options: ListenOptions): Promise<Listener> {
 
 function connect(options: ConnectOptions): Promise<Connection> {
   const { host, port, signal } = options;
+  const timeoutMs = options.timeoutMs ?? 0;
+  const deadlines = timeoutMs > 0 ? deadlineQueue(timeoutMs) : undefined;
   const action = `connect to ${formatHostPort(host, port)}`;
   if (signal?.aborted) return Promise.reject(abortError(signal, action));
   return new Promise<Connection>((resolve, reject) => {
@@ -213,6 +216,7 @@ function connect(options: ConnectOptions): Promise<Connection> {
       socket.off("connect", onConnect);
       socket.off("error", onError);
       signal?.removeEventListener("abort", onAbort);
+      deadlines?.delete(deadline);
     };
     const onConnect = () => {
       cleanup();
@@ -228,9 +232,17 @@ function connect(options: ConnectOptions): Promise<Connection> {
       socket.destroy();
       reject(abortError(signal as AbortSignal, action));
     };
+    const deadline = {
+      expire: () => {
+        cleanup();
+        socket.destroy();
+        reject(new NetError("timeout", `Cannot ${action}: no connection within ${timeoutMs} ms`));
+      },
+    };
     socket.once("connect", onConnect);
     socket.once("error", onError);
     signal?.addEventListener("abort", onAbort, { once: true });
+    deadlines?.add(deadline);
   });
 }
 

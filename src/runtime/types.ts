@@ -174,6 +174,12 @@ export interface ConnectOptions {
   readonly localHost?: string;
   /** Aborting cancels the attempt with a `NetError` of code `aborted`. */
   readonly signal?: AbortSignal;
+  /**
+   * Gives up after this many milliseconds with a `NetError` of code
+   * `timeout`, cancelling the attempt where the runtime can (absent or 0:
+   * no limit of its own). Cheaper per connect than a signal for the timeout.
+   */
+  readonly timeoutMs?: number;
 }
 
 /** What a runtime adapter provides. */

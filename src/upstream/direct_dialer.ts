@@ -67,66 +67,100 @@ export function createDirectDialer(options: DirectDialerOptions): Dialer {
     );
   }
 
+  /**
+   * An IP target: one attempt, whose timeout the runtime keeps (no
+   * controller, listener or deadline of the dialer's own on this, the
+   * common, path).
+   */
+  function dialAddress(target: Target, context: DialContext): Promise<DialResult> {
+    let connecting: Promise<Connection>;
+    try {
+      const { runtime, localHost } = runtimeFor(target.host, context.localHost);
+      connecting = runtime.connect({
+        host: target.host,
+        port: target.port,
+        signal: context.signal,
+        timeoutMs: connectTimeoutMs,
+        ...(localHost === undefined ? {} : { localHost }),
+      });
+    } catch (error) {
+      connecting = Promise.reject(error);
+    }
+    return connecting.then(
+      (connection) => ({ connection, rest: NO_BYTES, bound: targetFromAddress(connection.local) }),
+      (error: unknown) => {
+        throw dialError(target, context.signal, error);
+      },
+    );
+  }
+
   return {
-    async dial(target: Target, context: DialContext): Promise<DialResult> {
-      // One controller carries both the connect timeout and the caller's
-      // cancellation (cheaper per dial than AbortSignal.any); the timeout is
-      // an entry of the dialer's deadline queue, not a timer of its own.
-      const deadline = new AbortController();
-      let resolving = false;
-      const timeout = {
-        expire() {
-          // Out of time while the name is still being resolved: a name that
-          // does not resolve in time (REP 04), as the resolver's own timeout says.
-          deadline.abort(
-            resolving
-              ? new NetError("not_found", `Cannot resolve ${target.host}: no answer within ${connectTimeoutMs} ms`)
-              : new NetError(
-                "timeout",
-                `Cannot connect to ${formatTarget(target)}: no connection within ${connectTimeoutMs} ms`,
-              ),
-          );
-        },
-      };
-      deadlines.add(timeout);
-      const cancel = () => deadline.abort(context.signal.reason);
-      if (context.signal.aborted) cancel();
-      else context.signal.addEventListener("abort", cancel, { once: true });
-      const signal = deadline.signal;
-      const connectTo = (address: string, attempt: AbortSignal) => {
-        const { runtime, localHost } = runtimeFor(address, context.localHost);
-        return runtime.connect({
-          host: address,
-          port: target.port,
-          signal: attempt,
-          ...(localHost === undefined ? {} : { localHost }),
-        });
-      };
-      try {
-        let addresses: string[];
-        if (target.kind !== "domain") addresses = [target.host];
-        else if (context.addresses !== undefined) addresses = interleaveFamilies(context.addresses);
-        else {
-          resolving = true;
-          addresses = interleaveFamilies(await resolveTarget(options.resolver, target.host, signal));
-          resolving = false;
-        }
-        const single = addresses.length === 1 ? addresses[0] : undefined;
-        const connection = await (single !== undefined
-          ? connectTo(single, signal)
-          : raceConnect(addresses, signal, attemptDelayMs, connectTo)).catch((error: unknown) => {
-            throw target.kind === "domain" ? nameDialError(target, addresses.length, error) : error;
-          });
-        return { connection, rest: new Uint8Array(0), bound: targetFromAddress(connection.local) };
-      } catch (error) {
-        throw dialError(target, signal, error);
-      } finally {
-        deadlines.delete(timeout);
-        context.signal.removeEventListener("abort", cancel);
-      }
+    dial(target: Target, context: DialContext): Promise<DialResult> {
+      return target.kind === "domain" ? dialName(target, context) : dialAddress(target, context);
     },
   };
+
+  /** A name: resolved (unless the rules already did), then every address raced. */
+  async function dialName(target: Target, context: DialContext): Promise<DialResult> {
+    // One controller carries both the connect timeout and the caller's
+    // cancellation (cheaper per dial than AbortSignal.any); the timeout is
+    // an entry of the dialer's deadline queue, not a timer of its own.
+    const deadline = new AbortController();
+    let resolving = false;
+    const timeout = {
+      expire() {
+        // Out of time while the name is still being resolved: a name that
+        // does not resolve in time (REP 04), as the resolver's own timeout says.
+        deadline.abort(
+          resolving
+            ? new NetError("not_found", `Cannot resolve ${target.host}: no answer within ${connectTimeoutMs} ms`)
+            : new NetError(
+              "timeout",
+              `Cannot connect to ${formatTarget(target)}: no connection within ${connectTimeoutMs} ms`,
+            ),
+        );
+      },
+    };
+    deadlines.add(timeout);
+    const cancel = () => deadline.abort(context.signal.reason);
+    if (context.signal.aborted) cancel();
+    else context.signal.addEventListener("abort", cancel, { once: true });
+    const signal = deadline.signal;
+    const connectTo = (address: string, attempt: AbortSignal) => {
+      const { runtime, localHost } = runtimeFor(address, context.localHost);
+      return runtime.connect({
+        host: address,
+        port: target.port,
+        signal: attempt,
+        ...(localHost === undefined ? {} : { localHost }),
+      });
+    };
+    try {
+      let addresses: string[];
+      if (context.addresses !== undefined) addresses = interleaveFamilies(context.addresses);
+      else {
+        resolving = true;
+        addresses = interleaveFamilies(await resolveTarget(options.resolver, target.host, signal));
+        resolving = false;
+      }
+      const single = addresses.length === 1 ? addresses[0] : undefined;
+      const connection = await (single !== undefined
+        ? connectTo(single, signal)
+        : raceConnect(addresses, signal, attemptDelayMs, connectTo)).catch((error: unknown) => {
+          throw nameDialError(target, addresses.length, error);
+        });
+      return { connection, rest: NO_BYTES, bound: targetFromAddress(connection.local) };
+    } catch (error) {
+      throw dialError(target, signal, error);
+    } finally {
+      deadlines.delete(timeout);
+      context.signal.removeEventListener("abort", cancel);
+    }
+  }
 }
+
+/** What a direct connection brings besides the socket: nothing (read-only in practice: it has no bytes). */
+const NO_BYTES = new Uint8Array(0);
 
 /**
  * Orders addresses RFC 8305 style: alternate families, starting with the

@@ -15,6 +15,8 @@ type Behaviour = "ok" | "refuse" | "unreachable" | "hang" | "late";
 interface Call {
   readonly host: string;
   readonly localHost: string | undefined;
+  readonly timeoutMs: number | undefined;
+  readonly signal: AbortSignal | undefined;
   aborted: boolean;
   connection?: Connection;
 }
@@ -31,7 +33,13 @@ function fakeRuntime(behaviour: Record<string, Behaviour>, canBindSource = true,
     listenForPeer: () => Promise.reject(new Error("not used")),
     bindDatagram: () => Promise.reject(new Error("not used")),
     connect(options: ConnectOptions): Promise<Connection> {
-      const call: Call = { host: options.host, localHost: options.localHost, aborted: false };
+      const call: Call = {
+        host: options.host,
+        localHost: options.localHost,
+        timeoutMs: options.timeoutMs,
+        signal: options.signal,
+        aborted: false,
+      };
       calls.push(call);
       const family = ipFamily(options.host) === 6 ? 6 : 4;
       const open = () => {
@@ -108,6 +116,27 @@ describe("createDirectDialer()", () => {
     assert.deepEqual(calls.map((call) => call.host), ["198.51.100.7"]);
     assert.deepEqual(result.bound, { kind: "ipv4", host: "192.0.2.255", port: 40001 });
     assert.equal(result.rest.length, 0);
+    result.connection.close();
+  });
+
+  test("an IP target: one attempt, which the runtime times out, cancelled by the caller's own signal", async () => {
+    const { runtime, calls } = fakeRuntime({ "198.51.100.7": "ok" });
+    const dialer = createDirectDialer({ runtime, resolver: fixedResolver([]), connectTimeoutMs: 1234 });
+    const caller = context();
+    const result = await dialer.dial({ kind: "ipv4", host: "198.51.100.7", port: 22 }, caller);
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0]?.timeoutMs, 1234);
+    assert.equal(calls[0]?.signal, caller.signal);
+    result.connection.close();
+  });
+
+  test("a name: each attempt carries the dialer's signal, which its own deadline aborts", async () => {
+    const { runtime, calls } = fakeRuntime({ "192.0.2.1": "ok" });
+    const dialer = createDirectDialer({ runtime, resolver: fixedResolver(["192.0.2.1"]), connectTimeoutMs: 1234 });
+    const caller = context();
+    const result = await dialer.dial(domain("one.test"), caller);
+    assert.equal(calls[0]?.timeoutMs, undefined);
+    assert.notEqual(calls[0]?.signal, caller.signal);
     result.connection.close();
   });
 

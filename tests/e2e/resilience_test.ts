@@ -25,6 +25,10 @@
  *   (BIND) or its control connection closed (UDP), the session ends with
  *   exactly one line naming the hop, the descriptors are back to baseline,
  *   and the server serves the next client.
+ * - A target address whose SYNs go unanswered (a listener with a full
+ *   backlog of 0 that never accepts), in every mode, node-io included (its
+ *   adapter keeps its own connect timeout): REP 06 at `--connect-timeout`,
+ *   one line saying so, descriptors back to baseline once the attempt ends.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -833,6 +837,94 @@ for (const { mode, skip } of serverModes()) {
       await fdsBackTo(server, baseline);
       (await relaying(server.port, echo.port, open)).close();
       assert.equal(readFileSync("/etc/resolv.conf", "utf8"), hostResolvConf, "the host's resolv.conf is untouched");
+    });
+  });
+}
+
+/** A loopback listener that never accepts, its backlog of 0 filled: further SYNs are dropped, so connects hang. */
+async function startSynSink(): Promise<{ port: number; close(): void }> {
+  const child = spawn("python3", [
+    "-c",
+    "import socket,sys\ns=socket.socket();s.bind(('127.0.0.1',0));s.listen(0)\n" +
+    "print(s.getsockname()[1],flush=True);sys.stdin.read()",
+  ], { stdio: ["pipe", "pipe", "inherit"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once("error", reject);
+    child.stdout!.once("data", (chunk) => resolve(Number(String(chunk))));
+  });
+  const filling: Socket[] = [];
+  for (let i = 0; i < 4; i++) filling.push(createConnection({ host: HOST, port }).on("error", () => {}));
+  await sleep(200);
+  return {
+    port,
+    close() {
+      for (const socket of filling) socket.destroy();
+      child.stdin!.end();
+      child.kill();
+    },
+  };
+}
+
+for (const { mode, skip } of serverModes()) {
+  describe(`srelay (${mode}) a target that never answers its SYN`, () => {
+    let sink: { port: number; close(): void } | undefined;
+    let echo: FakeServer;
+    let server: RunningServer;
+    let baseline = 0;
+    const open: ScriptedClient[] = [];
+
+    before(async () => {
+      if (skip) return;
+      sink = await startSynSink();
+      echo = await startEchoServer();
+      server = await startServer(mode, ["-i", `${HOST}:0`, "--connect-timeout", "1"]);
+      (await relaying(server.port, echo.port, open)).close();
+      await sleep(300);
+      baseline = fdCount(server);
+    });
+
+    after(async () => {
+      if (skip) return;
+      for (const client of open) client.close();
+      sink?.close();
+      await server?.stop();
+      await echo?.close();
+    });
+
+    test("REP 06 at --connect-timeout, one line, nothing left open once the attempt ends", { skip }, async () => {
+      const target = sink!.port;
+      const client = await openClient(HOST, server.port);
+      open.push(client);
+      const port = client.socket.localPort!;
+      const mark = server.output().length;
+      const start = Date.now();
+      client.send([...socks5ConnectBytes(HOST, target)]);
+      const answer = await client.readToEnd(5000);
+      const took = Date.now() - start;
+      assert.deepEqual(
+        [...answer],
+        [5, 0, 5, 6, 0, 1, 0, 0, 0, 0, 0, 0],
+        "REP 06 (TTL expired: timed out), then closed",
+      );
+      assert.ok(took >= 900 && took < 3000, `answered after ${took} ms, at the 1 s --connect-timeout`);
+      const line = await waitForNewOutput(
+        server,
+        mark,
+        new RegExp(`${HOST.replaceAll(".", "\\.")}:${port} [^\\n]*failed[^\\n]*`),
+      );
+      assert.match(
+        line,
+        new RegExp(
+          `5-CON 127\\.0\\.0\\.1:${target} direct failed: ttl_expired: ` +
+            `Cannot connect to 127\\.0\\.0\\.1:${target}: no connection within 1000 ms`,
+        ),
+      );
+      client.close();
+      // Bun cannot cancel a connect in progress: its attempt ends at the next SYN, refused once the sink is gone.
+      sink!.close();
+      sink = undefined;
+      await fdsBackTo(server, baseline);
+      (await relaying(server.port, echo.port, open)).close();
     });
   });
 }
