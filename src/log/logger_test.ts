@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { getLogger, type LogRecord } from "@logtape/logtape";
 import { formatTextRecord } from "./line_format.ts";
 import { reopenLogFile, setupLogging, shutdownLogging } from "./logger.ts";
+import { emitTemplate } from "./template_emitter.ts";
 
 function record(
   level: LogRecord["level"],
@@ -33,6 +34,36 @@ describe("formatTextRecord()", () => {
       "p: ",
     );
     assert.match(line, /^Jan {2}5 12:00:00 p: up=42 ok=true\n$/);
+  });
+});
+
+describe("emitTemplate() once setupLogging() has run", () => {
+  test("srelay lines reach the configured sink at its level and above, text and JSON alike", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "srelay-log-"));
+    try {
+      for (const format of ["text", "json"] as const) {
+        const path = join(dir, `${format}.log`);
+        await setupLogging({ destination: { kind: "file", path }, format, level: "warning" });
+        const logger = getLogger(["srelay", "session"]);
+        emitTemplate(logger, "info", "{client} quiet", { client: "a:1" });
+        emitTemplate(logger, "warning", "{client} up={up}", { client: "a:1", up: 5 });
+        emitTemplate(logger, "error", "{client} internal", { client: "a:1" });
+        await shutdownLogging();
+        const text = readFileSync(path, "utf8");
+        if (format === "text") {
+          assert.match(text, /^[^\n]* warning: a:1 up=5\n[^\n]* error: a:1 internal\n$/);
+        } else {
+          const lines = text.trim().split("\n").map((line) => JSON.parse(line));
+          assert.deepEqual(lines.map((line) => [line.level, line.logger, line.message, line.up]), [
+            ["WARN", "srelay.session", '"a:1" up=5', 5],
+            ["ERROR", "srelay.session", '"a:1" internal', undefined],
+          ]);
+        }
+      }
+    } finally {
+      await shutdownLogging();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
