@@ -409,7 +409,13 @@ function highSessionCount(wanted: number): number {
   return Math.min(wanted, Math.floor((hard - 200) / 2 / 100) * 100);
 }
 
-/** RSS with LOW_SESSIONS and `high` idle sessions held open through the server. */
+/** Wait after the rounds before the idle sessions: past srelay's release of memory when idle (3 s). */
+const MEMORY_SETTLE_MS = 3500;
+
+/**
+ * RSS with LOW_SESSIONS and `high` idle sessions held open through the
+ * server, and each step's growth per session (RSS after minus RSS before).
+ */
 async function measureMemory(
   loadgen: Loadgen,
   target: string,
@@ -419,8 +425,15 @@ async function measureMemory(
 ): Promise<void> {
   const { address, child } = column;
   if (address === undefined || child === undefined) return;
-  const steps: [FigureKey, number][] = [["rss_1k_kib", LOW_SESSIONS], ["rss_high_kib", high]];
-  for (const [key, count] of steps) {
+  // srelay gives memory back once it has had no new session for 3 s
+  // (server.ts): the figures then price the idle sessions, not the garbage
+  // the rounds left. The others have nothing to wait for.
+  await sleep(MEMORY_SETTLE_MS);
+  const steps: [FigureKey, FigureKey, number][] = [
+    ["rss_1k_kib", "kib_per_session_1k", LOW_SESSIONS],
+    ["rss_high_kib", "kib_per_session", high],
+  ];
+  for (const [key, perSession, count] of steps) {
     const before = treeRssKiB(child.pid);
     const held = await hold(loadgen, address, target, count, settings.holdSeconds);
     try {
@@ -429,10 +442,11 @@ async function measureMemory(
       if (held.opened < count) {
         column.notes.push(`only ${held.opened} of ${count} idle sessions opened`);
         column.figures[key] = null;
+        column.figures[perSession] = null;
         continue;
       }
       column.figures[key] = rss;
-      if (key === "rss_high_kib") column.figures.kib_per_session = (rss - before) / count;
+      column.figures[perSession] = (rss - before) / count;
     } finally {
       await held.release();
     }

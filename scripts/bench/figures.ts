@@ -19,6 +19,7 @@ export type FigureKey =
   | "rss_idle_kib"
   | "rss_1k_kib"
   | "rss_high_kib"
+  | "kib_per_session_1k"
   | "kib_per_session";
 
 /** One reported figure. */
@@ -134,6 +135,14 @@ export const FIGURES: readonly FigureSpec[] = [
     higherIsBetter: false,
     direct: false,
     displayDivisor: 1024,
+    digits: 1,
+  },
+  {
+    key: "kib_per_session_1k",
+    label: "KiB per idle session (at 1,000)",
+    higherIsBetter: false,
+    direct: false,
+    displayDivisor: 1,
     digits: 1,
   },
   {

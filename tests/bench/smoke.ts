@@ -43,6 +43,7 @@ const PROXY_FIGURES = [
   "rss_idle_kib",
   "rss_1k_kib",
   "rss_high_kib",
+  "kib_per_session_1k",
   "kib_per_session",
 ];
 
