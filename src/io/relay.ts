@@ -24,7 +24,7 @@
  *
  * @module
  */
-import type { Connection, ConnectionHandlers, NetError } from "../runtime/types.ts";
+import type { Cancellation, Connection, ConnectionHandlers, NetError } from "../runtime/types.ts";
 
 /** Options for `relay`. */
 export interface RelayOptions {
@@ -48,7 +48,7 @@ export interface RelayOptions {
    */
   finWaitMs?: number;
   /** Aborting closes both sides; the outcome is then `aborted`. */
-  signal?: AbortSignal;
+  signal?: Cancellation;
 }
 
 /** Why a relay session ended. */
@@ -161,7 +161,7 @@ class Session {
   #lastTotal = 0;
   #silentSamples = 0;
   readonly #options: RelayOptions;
-  readonly #signal: AbortSignal | undefined;
+  readonly #signal: Cancellation | undefined;
 
   constructor(
     client: Connection,

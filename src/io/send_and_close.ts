@@ -7,13 +7,13 @@
  *
  * @module
  */
-import type { Connection } from "../runtime/types.ts";
+import type { Cancellation, Connection } from "../runtime/types.ts";
 
 /** How long to wait for the peer to close after our FIN. */
 const LINGER_MS = 2000;
 
 /** Writes `bytes` (if any), half-closes, and closes fully when the peer is done or `signal` aborts. */
-export function sendAndClose(connection: Connection, bytes?: Uint8Array, signal?: AbortSignal): Promise<void> {
+export function sendAndClose(connection: Connection, bytes?: Uint8Array, signal?: Cancellation): Promise<void> {
   if (connection.closed) return Promise.resolve();
   if (signal?.aborted) {
     if (bytes !== undefined) connection.write(bytes);

@@ -8,7 +8,7 @@
 import { deadlineQueue } from "../io/deadline_queue.ts";
 import { formatHostPort } from "./_address.ts";
 import { abortError, toNetError } from "./_errors.ts";
-import { type Connection, type ConnectOptions, NetError } from "./types.ts";
+import { type Cancellation, type Connection, type ConnectOptions, NetError } from "./types.ts";
 
 /**
  * Runs `open()` and adopts its socket as a `Connection`. When `signal`
@@ -53,7 +53,7 @@ export function dialCancellable<T>(
       attempt?.abort(error);
       reject(error);
     };
-    const onAbort = () => fail(abortError(signal as AbortSignal, action()));
+    const onAbort = () => fail(abortError(signal as Cancellation, action()));
     const deadline = {
       expire: () => fail(new NetError("timeout", `Cannot ${action()}: no connection within ${timeoutMs} ms`)),
     };

@@ -120,7 +120,7 @@ export function toNetError(error: unknown, action: string): NetError {
  * code `timeout` for an `AbortSignal.timeout()` signal, otherwise a
  * `NetError` of code `aborted`.
  */
-export function abortError(signal: AbortSignal, action: string): NetError {
+export function abortError(signal: { readonly reason: unknown }, action: string): NetError {
   const reason: unknown = signal.reason;
   if (reason instanceof NetError) return reason;
   const code = isTimeoutReason(reason) ? "timeout" : "aborted";

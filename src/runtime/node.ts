@@ -30,6 +30,7 @@ import { bindNodeDatagram } from "./_node_datagram.ts";
 import { serveNodeHttp } from "./_node_http.ts";
 import { listenForPeer } from "./_peer_listener.ts";
 import {
+  type Cancellation,
   type Connection,
   type ConnectionHandlers,
   type ConnectOptions,
@@ -230,7 +231,7 @@ function connect(options: ConnectOptions): Promise<Connection> {
     const onAbort = () => {
       cleanup();
       socket.destroy();
-      reject(abortError(signal as AbortSignal, action));
+      reject(abortError(signal as Cancellation, action));
     };
     const deadline = {
       expire: () => {

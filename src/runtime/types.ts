@@ -165,6 +165,39 @@ export interface DatagramSocket {
   readonly closed: boolean;
 }
 
+/**
+ * What cancels an operation: an `AbortSignal`, or anything with the same
+ * members (a session's share of the server's shutdown, which makes no
+ * AbortController per session: `server/session_shutdown.ts`).
+ */
+export interface Cancellation {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: "abort", listener: () => void, options?: { readonly once?: boolean }): void;
+  removeEventListener(type: "abort", listener: () => void): void;
+}
+
+/**
+ * An AbortSignal that aborts with `cancellation`: the cancellation itself
+ * when it is one, otherwise a new signal (for `AbortSignal.any` and APIs
+ * that take nothing else).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { abortSignalOf } from "./types.ts";
+ * const controller = new AbortController();
+ * assert.equal(abortSignalOf(controller.signal), controller.signal);
+ * ```
+ */
+export function abortSignalOf(cancellation: Cancellation): AbortSignal {
+  if (cancellation instanceof AbortSignal) return cancellation;
+  const controller = new AbortController();
+  if (cancellation.aborted) controller.abort(cancellation.reason);
+  else cancellation.addEventListener("abort", () => controller.abort(cancellation.reason), { once: true });
+  return controller.signal;
+}
+
 /** Options for `NetRuntime.connect`. */
 export interface ConnectOptions {
   /** Numeric address to connect to. */
@@ -173,7 +206,7 @@ export interface ConnectOptions {
   /** Numeric local address to bind before connecting (`-g`, `-x`). */
   readonly localHost?: string;
   /** Aborting cancels the attempt with a `NetError` of code `aborted`. */
-  readonly signal?: AbortSignal;
+  readonly signal?: Cancellation;
   /**
    * Gives up after this many milliseconds with a `NetError` of code
    * `timeout`, cancelling the attempt where the runtime can (absent or 0:

@@ -103,7 +103,7 @@ export async function serveBind(session: CommandSession): Promise<void> {
   const { connection: client, handshake, request, context, account } = session;
   const release = context.scope.commandSlots.take("bind", session.client.address.host, request);
   const watch = new ClientWatch(handshake.inbox, release);
-  const signal = AbortSignal.any([context.shutdown, watch.signal]);
+  const signal = AbortSignal.any([context.shutdown.signal, watch.signal]);
   const open = new Set<{ close(): void }>();
   try {
     const route = await untilAborted(

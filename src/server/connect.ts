@@ -6,7 +6,7 @@
  */
 import { relay } from "../io/relay.ts";
 import { sendAndClose } from "../io/send_and_close.ts";
-import { NetError } from "../runtime/types.ts";
+import { type Cancellation, NetError } from "../runtime/types.ts";
 import type { DialResult } from "../upstream/dialer.ts";
 import type { CommandSession } from "./commands.ts";
 import { failureReasonFor } from "./reply_codes.ts";
@@ -17,7 +17,7 @@ import type { RouteChoice } from "./router.ts";
  * `aborted` as soon as `signal` aborts (a route lookup that waits on DNS must
  * not hold up the end of the grace period).
  */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+function untilAborted<T>(promise: Promise<T>, signal: Cancellation): Promise<T> {
   if (signal.aborted) return Promise.reject(new NetError("aborted", "Server is shutting down"));
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(new NetError("aborted", "Server is shutting down"));

@@ -11,7 +11,7 @@ import type { DeadlineQueue } from "../io/deadline_queue.ts";
 import { Inbox } from "../io/inbox.ts";
 import { sendAndClose } from "../io/send_and_close.ts";
 import { type Decoded, ProtocolError } from "../protocol/decoded.ts";
-import { type Connection, NetError } from "../runtime/types.ts";
+import { type Cancellation, type Connection, NetError } from "../runtime/types.ts";
 
 /** One session's handshake: reads with a deadline, and polite refusals. */
 export class Handshake {
@@ -20,12 +20,12 @@ export class Handshake {
   /** Bytes received and not yet consumed; the relay takes the rest. */
   readonly inbox: Inbox;
   /** Aborted when the server shuts down and the grace period is over. */
-  readonly shutdown: AbortSignal;
+  readonly shutdown: Cancellation;
   #deadlines: DeadlineQueue | undefined;
   #deadline: AbortController | undefined;
 
   /** The deadline is `deadlines.durationMs` from now (one timer for every session: `deadline_queue.ts`). */
-  constructor(connection: Connection, deadlines: DeadlineQueue, shutdown: AbortSignal) {
+  constructor(connection: Connection, deadlines: DeadlineQueue, shutdown: Cancellation) {
     this.connection = connection;
     this.inbox = new Inbox(connection);
     this.shutdown = shutdown;

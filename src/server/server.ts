@@ -9,6 +9,7 @@
 import type { Policy } from "../policy/policy.ts";
 import { type Connection, type Listener, type NetAddress, NetError, type NetRuntime } from "../runtime/types.ts";
 import { serveSession } from "./session.ts";
+import { SessionShutdown } from "./session_shutdown.ts";
 import { formatAddress, type ServerScope } from "./session_context.ts";
 
 /** What the server is built from. */
@@ -42,7 +43,7 @@ const RELEASE_MAX_RUNNING = 1000;
 export class SocksServer {
   #options: ServerOptions;
   #listeners: Listener[] = [];
-  #sessions = new Map<Connection, AbortController>();
+  #sessions = new Map<Connection, SessionShutdown>();
   #finished = new Set<() => void>();
   #nextId = 1;
   #rejected = 0;
@@ -130,7 +131,7 @@ export class SocksServer {
     clearTimeout(timer);
     if (this.#sessions.size > 0) {
       this.#options.scope.logger.warn("Grace period over: closing {count} sessions", { count: this.#sessions.size });
-      for (const controller of this.#sessions.values()) controller.abort();
+      for (const shutdown of this.#sessions.values()) shutdown.abort();
       await allDone;
     }
   }
@@ -153,13 +154,13 @@ export class SocksServer {
       }
       return;
     }
-    const controller = new AbortController();
-    this.#sessions.set(client, controller);
+    const shutdown = new SessionShutdown();
+    this.#sessions.set(client, shutdown);
     serveSession(client, {
       id: this.#nextId++,
       scope,
       policy: this.#options.policy(),
-      shutdown: controller.signal,
+      shutdown,
     }).finally(() => {
       this.#sessions.delete(client);
       for (const check of this.#finished) check();

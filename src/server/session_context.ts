@@ -12,6 +12,7 @@ import type { NetAddress, NetRuntime } from "../runtime/types.ts";
 import type { SessionRecorder } from "./account.ts";
 import type { Admitter } from "./admit.ts";
 import type { CommandSlots } from "./command_limits.ts";
+import type { SessionShutdown } from "./session_shutdown.ts";
 
 /** Per-server settings every session reads. */
 export interface SessionSettings {
@@ -58,8 +59,8 @@ export interface SessionContext {
   readonly scope: ServerScope;
   /** The policy in force when the session started; a reload never changes it. */
   readonly policy: Policy;
-  /** Aborted when the server shuts down and the grace period is over. */
-  readonly shutdown: AbortSignal;
+  /** Aborted when the server shuts down and the grace period is over (no AbortController unless asked). */
+  readonly shutdown: SessionShutdown;
 }
 
 /**

@@ -79,11 +79,11 @@ type HopState =
 class HopAssociations {
   readonly #states = new Map<RouteChoice, HopState>();
   readonly #session: CommandSession;
-  readonly #dialContext: DialContext;
+  readonly #dialContext: DialContext & { readonly signal: AbortSignal };
   /** Called when an open hop association ends (the hop closed its control connection). */
   onEnd: ((route: RouteChoice, association: HopAssociation, detail: string) => void) | null = null;
 
-  constructor(session: CommandSession, dialContext: DialContext) {
+  constructor(session: CommandSession, dialContext: DialContext & { readonly signal: AbortSignal }) {
     this.#session = session;
     this.#dialContext = dialContext;
   }
@@ -185,7 +185,7 @@ async function serveAssociation(session: CommandSession): Promise<void> {
   const local = control.local;
   const localHost = settings.sameInterface ? local.host : settings.sourceAddress ?? undefined;
   const stop = new AbortController();
-  const signal = AbortSignal.any([context.shutdown, stop.signal]);
+  const signal = AbortSignal.any([context.shutdown.signal, stop.signal]);
   const hops = new HopAssociations(session, {
     signal,
     userId: identity.user,
@@ -313,7 +313,7 @@ async function serveAssociation(session: CommandSession): Promise<void> {
         port: 0,
       }),
     idleTimeoutMs: settings.idleTimeoutMs,
-    signal: context.shutdown,
+    signal: context.shutdown.signal,
     onDrop: (reason, detail) => account.datagramDropped(reason, detail),
   });
   hops.onEnd = (route, _association, detail) => {

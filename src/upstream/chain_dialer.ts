@@ -25,7 +25,7 @@ import type { Hop } from "../config/srelay_conf.ts";
 import { Inbox } from "../io/inbox.ts";
 import { ipFamily } from "../net/address.ts";
 import { formatTarget, type Target } from "../protocol/target.ts";
-import { type Connection, NetError } from "../runtime/types.ts";
+import { abortSignalOf, type Connection, NetError } from "../runtime/types.ts";
 import type { Connector, Credentials, DialContext, Dialer, DialResult, FarthestHop } from "./dialer.ts";
 import { hopDialError, hopHandshakeError } from "./hop_error.ts";
 import { httpConnector } from "./http_connector.ts";
@@ -112,6 +112,7 @@ export function createChainDialer(options: ChainDialerOptions): Dialer {
     }
     const connection = first.connection;
     const inbox = new Inbox(connection);
+    const signal = abortSignalOf(context.signal);
     let bound: Target = first.bound;
     for (const [index, hop] of path.entries()) {
       const next = path[index + 1];
@@ -119,7 +120,7 @@ export function createChainDialer(options: ChainDialerOptions): Dialer {
       const auto = hop.protocol === "socks" && !asSocks4.has(index);
       const protocol: WireProtocol = hop.protocol === "socks" ? (auto ? "socks5" : "socks4") : hop.protocol;
       try {
-        bound = await step(connectorFor(hop, protocol, context), connection, inbox, nextTarget, context.signal);
+        bound = await step(connectorFor(hop, protocol, context), connection, inbox, nextTarget, signal);
       } catch (error) {
         connection.close();
         if (auto && error instanceof NotSocks5Error) return { ok: false, retryAsSocks4: index };

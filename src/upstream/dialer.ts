@@ -12,12 +12,12 @@ import type { Hop } from "../config/srelay_conf.ts";
 import type { Inbox } from "../io/inbox.ts";
 import { ipFamily, normalizeHost } from "../net/address.ts";
 import type { Target } from "../protocol/target.ts";
-import type { Connection, NetAddress } from "../runtime/types.ts";
+import type { Cancellation, Connection, NetAddress } from "../runtime/types.ts";
 
 /** Per-dial settings. */
 export interface DialContext {
   /** Aborting cancels the dial (connect and handshakes). */
-  readonly signal: AbortSignal;
+  readonly signal: Cancellation;
   /**
    * Numeric local address for the outbound socket (`-g` / `-x`). Applied only
    * to destination addresses of the same family.

@@ -24,7 +24,7 @@ import { DeadlineQueue } from "../io/deadline_queue.ts";
 import { ipFamily } from "../net/address.ts";
 import { formatTarget, type Target } from "../protocol/target.ts";
 import type { Resolver } from "../runtime/resolver.ts";
-import { type Connection, NetError, type NetRuntime } from "../runtime/types.ts";
+import { type Cancellation, type Connection, NetError, type NetRuntime } from "../runtime/types.ts";
 import { type DialContext, type Dialer, type DialResult, targetFromAddress } from "./dialer.ts";
 
 /** Options for `createDirectDialer`. */
@@ -281,7 +281,7 @@ function nameDialError(target: Target, tried: number, error: unknown): unknown {
   });
 }
 
-function dialError(target: Target, signal: AbortSignal, error: unknown): NetError {
+function dialError(target: Target, signal: Cancellation, error: unknown): NetError {
   if (signal.aborted && error === signal.reason) {
     return error instanceof NetError
       ? error
