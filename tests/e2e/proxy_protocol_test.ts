@@ -21,7 +21,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -91,7 +91,7 @@ async function startHaproxy(dir: string, config: string, frontends: readonly num
   for (const port of frontends) {
     for (;;) {
       if (gone) throw new Error(`haproxy exited:\n${output}`);
-      if (await portTaken(port)) break;
+      if (listeningOn(port)) break;
       if (Date.now() > deadline) {
         await stop();
         throw new Error(`haproxy did not listen on ${port}:\n${output}`);
@@ -102,12 +102,16 @@ async function startHaproxy(dir: string, config: string, frontends: readonly num
   return { output: () => output, stop };
 }
 
-/** True when 127.0.0.1:`port` cannot be bound because someone (HAProxy) listens there. */
-function portTaken(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", (error: NodeJS.ErrnoException) => resolve(error.code === "EADDRINUSE"));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(false)));
+/**
+ * True when a socket listens on 127.0.0.1:`port` (HAProxy), read from
+ * /proc/net/tcp: a probe that bound the port itself could take it just as
+ * HAProxy binds it, which then fails with EADDRINUSE.
+ */
+function listeningOn(port: number): boolean {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  return readFileSync("/proc/net/tcp", "utf8").split("\n").some((line) => {
+    const fields = line.trim().split(/\s+/);
+    return fields[1] === local && fields[3] === "0A";
   });
 }
 
