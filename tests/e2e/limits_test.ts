@@ -23,13 +23,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
-import { readdirSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { type FakeServer, startEchoServer } from "../helpers/fake_hops.ts";
 import { waitForNewOutput } from "../helpers/server_log.ts";
 import { socks4Request, socks5Request } from "../helpers/socks_bytes.ts";
 import { socks5ConnectBytes } from "../helpers/socks_client.ts";
 import { type RunningServer, serverModes, startServer } from "../helpers/srelay_process.ts";
+import { descriptorsBackTo, openDescriptors } from "../helpers/descriptors.ts";
 
 process.env.DENO_NO_UPDATE_CHECK = "1";
 
@@ -186,22 +186,6 @@ for (const { mode, skip } of serverModes()) {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Open descriptors of the server process. */
-function fdCount(server: RunningServer): number {
-  return readdirSync(`/proc/${server.process.pid}/fd`).length;
-}
-
-/** Waits (at most 5 s) until the server holds no more descriptors than `baseline`. */
-async function fdsBackTo(server: RunningServer, baseline: number): Promise<void> {
-  const deadline = Date.now() + 5000;
-  let count = fdCount(server);
-  while (count > baseline && Date.now() < deadline) {
-    await sleep(50);
-    count = fdCount(server);
-  }
-  assert.ok(count <= baseline, `server descriptors back to ${baseline}, still ${count}`);
-}
-
 /** A SOCKS5 reply with an IPv4 address: its code and address. */
 function parseReply(bytes: Uint8Array): { code: number; host: string; port: number } {
   return { code: bytes[1]!, host: [...bytes.subarray(4, 8)].join("."), port: (bytes[8]! << 8) | bytes[9]! };
@@ -242,7 +226,7 @@ for (const { mode, skip } of serverModes()) {
       const association = await associated(C);
       association.control.close();
       await sleep(500);
-      baseline = fdCount(server);
+      baseline = openDescriptors(server.process.pid!);
     });
 
     after(async () => {
@@ -371,7 +355,7 @@ for (const { mode, skip } of serverModes()) {
       assert.ok(fourth.port > 0);
       for (const client of [first.client, second.client, again.client, fourth.client]) client.close();
       peer.destroy();
-      await fdsBackTo(server, baseline);
+      await descriptorsBackTo(server, baseline);
     });
 
     test("UDP ASSOCIATE: REP 01 past 2 per client and 3 in all, one line naming the limit; slots come back", {
@@ -411,7 +395,7 @@ for (const { mode, skip } of serverModes()) {
       );
       const fourth = await associated(C);
       for (const association of [second, again, fourth]) association.control.close();
-      await fdsBackTo(server, baseline);
+      await descriptorsBackTo(server, baseline);
     });
   });
 }

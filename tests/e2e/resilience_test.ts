@@ -32,7 +32,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -44,6 +44,7 @@ import { which } from "../helpers/peers.ts";
 import { waitForNewOutput } from "../helpers/server_log.ts";
 import { openClient, type ScriptedClient, socks5ConnectBytes } from "../helpers/socks_client.ts";
 import { type RunningServer, serverModes, startServer } from "../helpers/srelay_process.ts";
+import { descriptorsBackTo, openDescriptors } from "../helpers/descriptors.ts";
 
 process.env.DENO_NO_UPDATE_CHECK = "1";
 
@@ -53,22 +54,6 @@ const USERS =
   "alice:$6$abcdefgh$WRkk3rASAPcv1k5a/PLEpZMPLENeqSLS5xHxYk4RJ33nkIgHDA7t/fXDIRBNY0WmiqMIvtGfbF6Xsw74QwnzZ.\n";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Open descriptors of the server process. */
-function fdCount(server: RunningServer): number {
-  return readdirSync(`/proc/${server.process.pid}/fd`).length;
-}
-
-/** Waits (at most 5 s) until the server holds no more descriptors than `baseline`. */
-async function fdsBackTo(server: RunningServer, baseline: number): Promise<void> {
-  const deadline = Date.now() + 5000;
-  let count = fdCount(server);
-  while (count > baseline && Date.now() < deadline) {
-    await sleep(50);
-    count = fdCount(server);
-  }
-  assert.ok(count <= baseline, `server descriptors back to ${baseline}, still ${count}`);
-}
 
 /** A target that sends `tick` every 200 ms to each connection while `ticking`. */
 async function startTicker(): Promise<{ port: number; stopTicking(): void; close(): Promise<void> }> {
@@ -292,7 +277,7 @@ for (const { mode, skip } of serverModes()) {
       const warm = await relaying(server.port, echo.port, open);
       warm.close();
       await sleep(300);
-      baseline = fdCount(server);
+      baseline = openDescriptors(server.process.pid!);
     });
 
     after(async () => {
@@ -340,7 +325,7 @@ for (const { mode, skip } of serverModes()) {
       );
       second.close();
       fourth.close();
-      await fdsBackTo(server, baseline);
+      await descriptorsBackTo(server, baseline);
     });
 
     test("slowloris in the SOCKS5 greeting is closed at the handshake timeout", { skip }, async () => {
@@ -351,7 +336,7 @@ for (const { mode, skip } of serverModes()) {
       assert.ok(took >= 800 && took < 2500, `closed after ${took} ms`);
       await waitForNewOutput(server, from, /handshake failed: Handshake not completed within 1 s/);
       client.close();
-      await fdsBackTo(server, baseline);
+      await descriptorsBackTo(server, baseline);
     });
 
     test("slowloris inside a PROXY header is closed at the handshake timeout", { skip }, async () => {
@@ -421,7 +406,7 @@ for (const { mode, skip } of serverModes()) {
       );
       talking.close();
       silent.close();
-      await fdsBackTo(server, baseline);
+      await descriptorsBackTo(server, baseline);
     });
 
     test("a target that resets: the client is closed, descriptors back, still serving", { skip }, async () => {
@@ -440,7 +425,7 @@ for (const { mode, skip } of serverModes()) {
         ),
       );
       client.close();
-      await fdsBackTo(server, baseline);
+      await descriptorsBackTo(server, baseline);
       (await relaying(server.port, echo.port, open)).close();
     });
 
@@ -470,7 +455,7 @@ for (const { mode, skip } of serverModes()) {
         ),
       );
       client.close();
-      await fdsBackTo(server, baseline);
+      await descriptorsBackTo(server, baseline);
       (await relaying(server.port, echo.port, open)).close();
     });
 
@@ -489,7 +474,7 @@ for (const { mode, skip } of serverModes()) {
         /no-such-host\.invalid:80 direct failed: host_unreachable: Cannot resolve no-such-host\.invalid/,
       );
       client.close();
-      await fdsBackTo(server, baseline);
+      await descriptorsBackTo(server, baseline);
     });
   });
 
@@ -680,7 +665,7 @@ for (const { mode, skip } of serverModes()) {
       warm.client.close();
       (await associateViaHop()).control.close();
       await sleep(500);
-      baseline = fdCount(server);
+      baseline = openDescriptors(server.process.pid!);
     });
 
     after(async () => {
@@ -724,7 +709,7 @@ for (const { mode, skip } of serverModes()) {
       await sleep(300);
       assert.equal(linesAbout(mark, port).length, 1, `one line:\n${linesAbout(mark, port).join("\n")}`);
       client.close();
-      await fdsBackTo(server, baseline);
+      await descriptorsBackTo(server, baseline);
       (await relaying(server.port, echo.port, open)).close();
     });
 
@@ -750,7 +735,7 @@ for (const { mode, skip } of serverModes()) {
       await sleep(300);
       assert.equal(linesAbout(mark, port).length, 1, `one line:\n${linesAbout(mark, port).join("\n")}`);
       control.close();
-      await fdsBackTo(server, baseline);
+      await descriptorsBackTo(server, baseline);
       (await relaying(server.port, echo.port, open)).close();
     });
   });
@@ -796,7 +781,7 @@ for (const { mode, skip } of serverModes()) {
       });
       (await relaying(server.port, echo.port, open)).close();
       await sleep(300);
-      baseline = fdCount(server);
+      baseline = openDescriptors(server.process.pid!);
     });
 
     after(async () => {
@@ -834,7 +819,7 @@ for (const { mode, skip } of serverModes()) {
       assert.equal(about.filter((text) => !text.includes("(fqdn)")).length, 1, `one line:\n${about.join("\n")}`);
       assert.ok(queries > 0, "the lookup went to the silent name server");
       client.close();
-      await fdsBackTo(server, baseline);
+      await descriptorsBackTo(server, baseline);
       (await relaying(server.port, echo.port, open)).close();
       assert.equal(readFileSync("/etc/resolv.conf", "utf8"), hostResolvConf, "the host's resolv.conf is untouched");
     });
@@ -880,7 +865,7 @@ for (const { mode, skip } of serverModes()) {
       server = await startServer(mode, ["-i", `${HOST}:0`, "--connect-timeout", "1"]);
       (await relaying(server.port, echo.port, open)).close();
       await sleep(300);
-      baseline = fdCount(server);
+      baseline = openDescriptors(server.process.pid!);
     });
 
     after(async () => {
@@ -923,7 +908,7 @@ for (const { mode, skip } of serverModes()) {
       // Bun cannot cancel a connect in progress: its attempt ends at the next SYN, refused once the sink is gone.
       sink!.close();
       sink = undefined;
-      await fdsBackTo(server, baseline);
+      await descriptorsBackTo(server, baseline);
       (await relaying(server.port, echo.port, open)).close();
     });
   });

@@ -13,7 +13,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +22,7 @@ import { type FakeServer, startEchoServer } from "../helpers/fake_hops.ts";
 import { which } from "../helpers/peers.ts";
 import { waitForNewOutput } from "../helpers/server_log.ts";
 import { type RunningServer, serverModes, startServer } from "../helpers/srelay_process.ts";
+import { descriptorsBackTo, openDescriptors } from "../helpers/descriptors.ts";
 
 process.env.DENO_NO_UPDATE_CHECK = "1";
 
@@ -31,10 +32,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function ip(...args: string[]): void {
   const result = spawnSync("ip", args, { encoding: "utf8" });
   if (result.status !== 0) throw new Error(`ip ${args.join(" ")}: ${result.stderr.trim()}`);
-}
-
-function fdCount(server: RunningServer): number {
-  return readdirSync(`/proc/${server.process.pid}/fd`).length;
 }
 
 /** ncat in the namespace, through srelay to the echo target; resolves once a line came back. */
@@ -113,7 +110,7 @@ for (const { mode, skip } of serverModes()) {
       warm.child.stdin?.end();
       warm.child.kill();
       await sleep(500);
-      baseline = fdCount(server);
+      baseline = openDescriptors(server.process.pid!);
     });
 
     after(async () => {
@@ -131,7 +128,7 @@ for (const { mode, skip } of serverModes()) {
     }, async () => {
       const from = server.output().length;
       const client = await echoingClient(namespace, `${hostAddress}:${server.port}`, echo.port);
-      assert.ok(fdCount(server) > baseline, "the session holds descriptors");
+      assert.ok(openDescriptors(server.process.pid!) > baseline, "the session holds descriptors");
       ip("link", "del", hostLink);
       client.child.kill("SIGKILL");
       const line = await waitForNewOutput(
@@ -141,9 +138,7 @@ for (const { mode, skip } of serverModes()) {
         5000,
       );
       assert.match(line, /time=1\.\d+s idle_timeout/);
-      const deadline = Date.now() + 5000;
-      while (fdCount(server) > baseline && Date.now() < deadline) await sleep(50);
-      assert.ok(fdCount(server) <= baseline, `descriptors back to ${baseline}, still ${fdCount(server)}`);
+      await descriptorsBackTo(server, baseline);
       assert.equal(
         server.output().slice(from).split("\n").filter((text) =>
           text.includes(`${clientAddress}:`) && /time=/.test(text)
