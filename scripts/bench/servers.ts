@@ -182,42 +182,48 @@ const microsocks: ServerSpec = {
   },
 };
 
+/**
+ * Starts Dante on a free loopback port with no authentication, `-N 2` (two
+ * main servers, one per core of the benchmark machine) and the given
+ * `socks pass` rules; its files are named after `name` in the work folder.
+ */
+export async function startDante(
+  context: ServerContext,
+  name: string,
+  socksRules: readonly string[],
+): Promise<RunningServer> {
+  const port = await freePort();
+  const config = join(context.workDir, `${name}.conf`);
+  const asRoot = process.getuid?.() === 0;
+  writeFileSync(
+    config,
+    [
+      `logoutput: ${join(context.workDir, `${name}.log`)}`,
+      `internal: 127.0.0.1 port = ${port}`,
+      "external: 127.0.0.1",
+      "clientmethod: none",
+      "socksmethod: none",
+      ...(asRoot ? ["user.privileged: root", "user.unprivileged: nobody"] : []),
+      "client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }",
+      ...socksRules,
+      "",
+    ].join("\n"),
+  );
+  const child = startChild("Dante", findCommand("danted") ?? "danted", ["-f", config, "-N", "2"], {
+    logFile: join(context.workDir, `${name}.stderr.log`),
+    openFiles: SERVER_OPEN_FILES,
+  });
+  await waitForPort(child, port);
+  return { address: `127.0.0.1:${port}`, child };
+}
+
 const dante: ServerSpec = {
   id: "dante",
   label: "Dante",
   unavailable: () =>
     findCommand("danted") === undefined ? "danted is not installed (apt-get install dante-server)" : undefined,
-  async start(context) {
-    const port = await freePort();
-    const config = join(context.workDir, "danted.conf");
-    const asRoot = process.getuid?.() === 0;
-    writeFileSync(
-      config,
-      [
-        `logoutput: ${join(context.workDir, "danted.log")}`,
-        `internal: 127.0.0.1 port = ${port}`,
-        "external: 127.0.0.1",
-        "clientmethod: none",
-        "socksmethod: none",
-        ...(asRoot ? ["user.privileged: root", "user.unprivileged: nobody"] : []),
-        "client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }",
-        "socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 command: connect }",
-        "",
-      ].join("\n"),
-    );
-    // -N 2: two main servers, one per core of the benchmark machine.
-    const child = startChild(
-      "Dante",
-      findCommand("danted") ?? "danted",
-      ["-f", config, "-N", "2"],
-      {
-        logFile: join(context.workDir, "danted.stderr.log"),
-        openFiles: SERVER_OPEN_FILES,
-      },
-    );
-    await waitForPort(child, port);
-    return { address: `127.0.0.1:${port}`, child };
-  },
+  start: (context) =>
+    startDante(context, "danted", ["socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 command: connect }"]),
 };
 
 /** Every server the benchmark knows, in report order (direct, the reference, is not a server). */

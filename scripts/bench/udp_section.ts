@@ -20,12 +20,11 @@
  * @module
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import process from "node:process";
 import { type Child, logTail, sleep, startChild, stopChild, waitForLog } from "./children.ts";
 import { median, type SectionFigureSpec, type SectionResult } from "./figures.ts";
-import { findCommand, freePort, type RunningServer, type ServerContext, startSrelay, waitForPort } from "./servers.ts";
+import { findCommand, freePort, type ServerContext, startDante, startSrelay, waitForPort } from "./servers.ts";
 
 /** Sizes and durations of the section. */
 export interface UdpSettings {
@@ -139,33 +138,6 @@ function udpRun(udpgen: Udpgen, proxy: string | undefined, target: string, windo
   );
 }
 
-/** Starts Dante (`-N 2`, as in the main benchmark) allowing UDP ASSOCIATE and the replies to it. */
-async function startDanteUdp(context: ServerContext): Promise<RunningServer> {
-  const port = await freePort();
-  const config = join(context.workDir, "danted-udp.conf");
-  const asRoot = process.getuid?.() === 0;
-  writeFileSync(
-    config,
-    [
-      `logoutput: ${join(context.workDir, "danted-udp.log")}`,
-      `internal: 127.0.0.1 port = ${port}`,
-      "external: 127.0.0.1",
-      "clientmethod: none",
-      "socksmethod: none",
-      ...(asRoot ? ["user.privileged: root", "user.unprivileged: nobody"] : []),
-      "client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }",
-      "socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 command: udpassociate }",
-      "socks pass { from: 0.0.0.0/0 to: 127.0.0.0/8 command: udpreply }",
-      "",
-    ].join("\n"),
-  );
-  const child = startChild("Dante (UDP)", findCommand("danted") ?? "danted", ["-f", config, "-N", "2"], {
-    logFile: join(context.workDir, "danted-udp.stderr.log"),
-  });
-  await waitForPort(child, port);
-  return { address: `127.0.0.1:${port}`, child };
-}
-
 /** What microsocks answers to UDP ASSOCIATE, in words (it is started for the question and stopped). */
 async function askMicrosocks(udpgen: Udpgen): Promise<string> {
   const command = findCommand("microsocks");
@@ -235,7 +207,10 @@ export async function measureUdp(
     columns.push({ name: "direct", proxy: undefined, sent: 0, lost: 0 });
     columns.push({ name: "srelay", proxy: srelay.address, sent: 0, lost: 0 });
     if (danteInstalled) {
-      const dante = await startDanteUdp(context);
+      const dante = await startDante(context, "danted-udp", [
+        "socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 command: udpassociate }",
+        "socks pass { from: 0.0.0.0/0 to: 127.0.0.0/8 command: udpreply }",
+      ]);
       children.push(dante.child);
       columns.push({ name: "dante", proxy: dante.address, sent: 0, lost: 0 });
     }
