@@ -10,13 +10,19 @@
  * @module
  */
 import { type Decoded, ProtocolError } from "../protocol/decoded.ts";
-import { type Connection, NetError } from "../runtime/types.ts";
+import { type Connection, type ConnectionHandlers, NetError } from "../runtime/types.ts";
 
 /** Most bytes held while waiting for a message before the socket is paused. */
 const HIGH_WATER = 64 * 1024;
 
-/** Handshake-phase reader over one connection. */
-export class Inbox {
+/** What an inbox holds once its rest was taken: nothing (a session's relay keeps no handshake buffer). */
+const NOTHING = new Uint8Array(0);
+
+/**
+ * Handshake-phase reader over one connection, and that connection's handlers
+ * until the relay installs its own.
+ */
+export class Inbox implements ConnectionHandlers {
   #conn: Connection;
   #buffer = new Uint8Array(512);
   #start = 0;
@@ -31,18 +37,25 @@ export class Inbox {
 
   constructor(connection: Connection) {
     this.#conn = connection;
-    connection.setHandlers({
-      onData: (chunk) => this.#append(chunk),
-      onEnd: () => {
-        this.#ended = true;
-        this.#notify();
-      },
-      onClose: (error) => {
-        this.#closed = true;
-        this.#closeError = error;
-        this.#notify();
-      },
-    });
+    connection.setHandlers(this);
+  }
+
+  /** The connection delivered bytes (a handler: not for callers). */
+  onData(chunk: Uint8Array): void {
+    this.#append(chunk);
+  }
+
+  /** The peer sent FIN (a handler: not for callers). */
+  onEnd(): void {
+    this.#ended = true;
+    this.#notify();
+  }
+
+  /** The connection closed (a handler: not for callers). */
+  onClose(error: NetError | undefined): void {
+    this.#closed = true;
+    this.#closeError = error;
+    this.#notify();
   }
 
   /** Number of bytes received and not yet consumed. */
@@ -96,9 +109,10 @@ export class Inbox {
     return this.#failure;
   }
 
-  /** Returns a copy of the unconsumed bytes and empties the inbox. */
+  /** Returns a copy of the unconsumed bytes and empties the inbox, letting its buffer go. */
   takeRest(): Uint8Array {
-    const rest = this.#buffer.slice(this.#start, this.#end);
+    const rest = this.#start === this.#end ? NOTHING : this.#buffer.slice(this.#start, this.#end);
+    this.#buffer = NOTHING;
     this.#start = this.#end = 0;
     return rest;
   }

@@ -89,8 +89,11 @@ export function relay(
   });
 }
 
-/** One direction of a session: bytes from `src` to `dst`. */
-class Pump {
+/**
+ * One direction of a session: bytes from `src` to `dst`. It is also the
+ * handlers of `src` (methods, not a closure per event per session).
+ */
+class Pump implements ConnectionHandlers {
   readonly src: Connection;
   readonly dst: Connection;
   bytes = 0;
@@ -100,11 +103,14 @@ class Pump {
   waiting = false;
   readonly #copy: boolean;
   readonly #session: Session;
+  /** `src` is the client (this pump carries bytes up). */
+  readonly #fromClient: boolean;
 
-  constructor(src: Connection, dst: Connection, session: Session) {
+  constructor(src: Connection, dst: Connection, session: Session, fromClient: boolean) {
     this.src = src;
     this.dst = dst;
     this.#session = session;
+    this.#fromClient = fromClient;
     this.#copy = src.reusesChunks && dst.keepsWrittenChunks;
   }
 
@@ -118,13 +124,22 @@ class Pump {
     }
   }
 
-  onData = (chunk: Uint8Array): void => {
+  onData(chunk: Uint8Array): void {
     this.bytes += chunk.length;
     if (!this.dst.write(this.#copy ? chunk.slice() : chunk)) {
       this.waiting = true;
       this.src.pause();
     }
-  };
+  }
+
+  onEnd(): void {
+    this.end();
+    this.#session.check();
+  }
+
+  onClose(error: NetError | undefined): void {
+    this.#session.sideClosed(this.#fromClient, error);
+  }
 
   onDrain = (): void => {
     this.waiting = false;
@@ -172,8 +187,8 @@ class Session {
     this.#client = client;
     this.#target = target;
     this.#resolve = resolve;
-    this.#up = new Pump(client, target, this);
-    this.#down = new Pump(target, client, this);
+    this.#up = new Pump(client, target, this, true);
+    this.#down = new Pump(target, client, this, false);
     this.#options = options;
     this.#signal = options.signal;
   }
@@ -194,18 +209,18 @@ class Session {
     if (options.targetEnded) this.#down.end();
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
     if (options.idleTimeoutMs > 0) {
-      this.#timer = setInterval(this.#sample, options.idleTimeoutMs / IDLE_SAMPLES);
+      this.#timer = setInterval(() => this.#sample(), options.idleTimeoutMs / IDLE_SAMPLES);
     }
-    client.setHandlers(this.#handlers(this.#up, true));
+    client.setHandlers(this.#up);
     if (this.#done) return;
-    target.setHandlers(this.#handlers(this.#down, false));
+    target.setHandlers(this.#down);
     if (this.#done) return;
     // The handshake may have paused a side (its inbox was full); flow starts
     // now unless the early data already filled the other side.
     if (!this.#up.waiting) client.resume();
     if (!this.#down.waiting) target.resume();
-    if (client.closed) this.#sideClosed(true, undefined);
-    if (target.closed) this.#sideClosed(false, undefined);
+    if (client.closed) this.sideClosed(true, undefined);
+    if (target.closed) this.sideClosed(false, undefined);
     this.check();
   }
 
@@ -235,18 +250,8 @@ class Session {
     this.#finWaitTimer = setTimeout(() => this.#finish("fin_wait_timeout"), finWaitMs);
   }
 
-  #handlers(pump: Pump, isClient: boolean): ConnectionHandlers {
-    return {
-      onData: pump.onData,
-      onEnd: () => {
-        pump.end();
-        this.check();
-      },
-      onClose: (error) => this.#sideClosed(isClient, error),
-    };
-  }
-
-  #sideClosed(isClient: boolean, error: NetError | undefined): void {
+  /** A side closed: with an error the session fails, otherwise that side sent all it will. */
+  sideClosed(isClient: boolean, error: NetError | undefined): void {
     if (this.#done) return;
     if (error !== undefined) {
       this.#finish(isClient ? "client_error" : "target_error", error);
@@ -263,7 +268,7 @@ class Session {
     this.check();
   }
 
-  #sample = (): void => {
+  #sample(): void {
     const total = this.#up.bytes + this.#down.bytes;
     if (total !== this.#lastTotal) {
       this.#lastTotal = total;
@@ -272,7 +277,7 @@ class Session {
     }
     this.#silentSamples += 1;
     if (this.#silentSamples >= IDLE_SAMPLES) this.#finish("idle_timeout");
-  };
+  }
 
   #onAbort = (): void => {
     this.#finish("aborted");

@@ -26,17 +26,19 @@ function untilAborted<T>(promise: Promise<T>, signal: Cancellation): Promise<T> 
   });
 }
 
+/** The request failed with `error`: closes what was dialled, answers with its reply code, logs, closes. */
+function fail(session: CommandSession, error: unknown, dialed?: DialResult): Promise<void> {
+  dialed?.connection.close();
+  session.handshake.finish();
+  const reason = failureReasonFor(error);
+  session.account.failed(reason, error);
+  return sendAndClose(session.connection, session.request.responder.fail(reason), session.context.shutdown);
+}
+
 /** Serves one CONNECT request until the session ends. Never throws. */
 export async function serveConnect(session: CommandSession): Promise<void> {
   const { connection: client, handshake, request, context, account, identity, authorization } = session;
   const { responder } = request;
-  const fail = async (error: unknown, dialed?: DialResult) => {
-    dialed?.connection.close();
-    handshake.finish();
-    const reason = failureReasonFor(error);
-    account.failed(reason, error);
-    await sendAndClose(client, responder.fail(reason), context.shutdown);
-  };
   let route: RouteChoice;
   try {
     const chosen = context.policy.router.choose({
@@ -46,7 +48,7 @@ export async function serveConnect(session: CommandSession): Promise<void> {
     });
     route = chosen instanceof Promise ? await untilAborted(chosen, context.shutdown) : chosen;
   } catch (error) {
-    return fail(error);
+    return fail(session, error);
   }
   account.requested(route.description);
   const { settings } = context.scope;
@@ -60,7 +62,7 @@ export async function serveConnect(session: CommandSession): Promise<void> {
       ...(authorization.addresses === undefined ? {} : { addresses: authorization.addresses }),
     });
   } catch (error) {
-    return fail(error);
+    return fail(session, error);
   }
   account.connected();
   handshake.finish();
@@ -73,7 +75,7 @@ export async function serveConnect(session: CommandSession): Promise<void> {
   try {
     reply = responder.succeed(dialed.bound);
   } catch (error) {
-    return fail(error, dialed);
+    return fail(session, error, dialed);
   }
   client.write(reply);
   const { inbox } = handshake;
