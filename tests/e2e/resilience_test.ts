@@ -220,6 +220,46 @@ async function relaying(port: number, echoPort: number, open: ScriptedClient[]):
   return client;
 }
 
+/**
+ * Sends a SOCKS5 CONNECT `request` from a new client and checks that the
+ * reply `rep` and FIN come at the 1 s --connect-timeout; returns the
+ * session's "failed" line.
+ */
+async function failedAtConnectTimeout(
+  server: RunningServer,
+  request: number[],
+  rep: number,
+  open: ScriptedClient[],
+): Promise<{ client: ScriptedClient; port: number; mark: number; line: string }> {
+  const client = await openClient(HOST, server.port);
+  open.push(client);
+  const port = client.socket.localPort!;
+  const mark = server.output().length;
+  const start = Date.now();
+  client.send(request);
+  const answer = await client.readToEnd(5000);
+  const took = Date.now() - start;
+  assert.deepEqual([...answer], [5, 0, 5, rep, 0, 1, 0, 0, 0, 0, 0, 0], `REP ${rep}, then closed`);
+  assert.ok(took >= 900 && took < 3000, `answered after ${took} ms, at the 1 s --connect-timeout`);
+  const line = await waitForNewOutput(
+    server,
+    mark,
+    new RegExp(`${HOST.replaceAll(".", "\\.")}:${port} [^\\n]*failed[^\\n]*`),
+  );
+  return { client, port, mark, line };
+}
+
+/** The server's descriptors once one relayed session came and went: the baseline to come back to. */
+async function baselineAfterOneSession(
+  server: RunningServer,
+  echoPort: number,
+  open: ScriptedClient[],
+): Promise<number> {
+  (await relaying(server.port, echoPort, open)).close();
+  await sleep(300);
+  return openDescriptors(server.process.pid!);
+}
+
 /** Sends `bytes` one at a time every 300 ms until the server closes; resolves with the ms it took. */
 async function dribble(client: ScriptedClient, bytes: number[], maxMs: number): Promise<number> {
   const start = Date.now();
@@ -779,9 +819,7 @@ for (const { mode, skip } of serverModes()) {
           join(dir, "resolv.conf"),
         ],
       });
-      (await relaying(server.port, echo.port, open)).close();
-      await sleep(300);
-      baseline = openDescriptors(server.process.pid!);
+      baseline = await baselineAfterOneSession(server, echo.port, open);
     });
 
     after(async () => {
@@ -796,20 +834,11 @@ for (const { mode, skip } of serverModes()) {
     test("a name whose DNS server never answers: REP 04 at --connect-timeout, one line, nothing left open", {
       skip,
     }, async () => {
-      const client = await openClient(HOST, server.port);
-      open.push(client);
-      const port = client.socket.localPort!;
-      const mark = server.output().length;
-      const start = Date.now();
-      client.send([5, 1, 0, 5, 1, 0, 3, NAME.length, ...Buffer.from(NAME), 0, 80]);
-      const answer = await client.readToEnd(5000);
-      const took = Date.now() - start;
-      assert.deepEqual([...answer], [5, 0, 5, 4, 0, 1, 0, 0, 0, 0, 0, 0], "REP 04 host unreachable, then closed");
-      assert.ok(took >= 900 && took < 3000, `answered after ${took} ms, at the 1 s --connect-timeout`);
-      const line = await waitForNewOutput(
+      const { client, port, mark, line } = await failedAtConnectTimeout(
         server,
-        mark,
-        new RegExp(`${HOST.replaceAll(".", "\\.")}:${port} [^\\n]*failed[^\\n]*`),
+        [5, 1, 0, 5, 1, 0, 3, NAME.length, ...Buffer.from(NAME), 0, 80],
+        4,
+        open,
       );
       assert.match(
         line,
@@ -863,9 +892,7 @@ for (const { mode, skip } of serverModes()) {
       sink = await startSynSink();
       echo = await startEchoServer();
       server = await startServer(mode, ["-i", `${HOST}:0`, "--connect-timeout", "1"]);
-      (await relaying(server.port, echo.port, open)).close();
-      await sleep(300);
-      baseline = openDescriptors(server.process.pid!);
+      baseline = await baselineAfterOneSession(server, echo.port, open);
     });
 
     after(async () => {
@@ -878,25 +905,7 @@ for (const { mode, skip } of serverModes()) {
 
     test("REP 06 at --connect-timeout, one line, nothing left open once the attempt ends", { skip }, async () => {
       const target = sink!.port;
-      const client = await openClient(HOST, server.port);
-      open.push(client);
-      const port = client.socket.localPort!;
-      const mark = server.output().length;
-      const start = Date.now();
-      client.send([...socks5ConnectBytes(HOST, target)]);
-      const answer = await client.readToEnd(5000);
-      const took = Date.now() - start;
-      assert.deepEqual(
-        [...answer],
-        [5, 0, 5, 6, 0, 1, 0, 0, 0, 0, 0, 0],
-        "REP 06 (TTL expired: timed out), then closed",
-      );
-      assert.ok(took >= 900 && took < 3000, `answered after ${took} ms, at the 1 s --connect-timeout`);
-      const line = await waitForNewOutput(
-        server,
-        mark,
-        new RegExp(`${HOST.replaceAll(".", "\\.")}:${port} [^\\n]*failed[^\\n]*`),
-      );
+      const { client, line } = await failedAtConnectTimeout(server, socks5ConnectBytes(HOST, target), 6, open);
       assert.match(
         line,
         new RegExp(
