@@ -3,7 +3,13 @@ import { describe, test } from "node:test";
 import { ipFamily } from "../net/address.ts";
 import type { Target } from "../protocol/target.ts";
 import type { Resolver } from "../runtime/resolver.ts";
-import { type Cancellation, type Connection, type ConnectOptions, NetError, type NetRuntime } from "../runtime/types.ts";
+import {
+  type Cancellation,
+  type Connection,
+  type ConnectOptions,
+  NetError,
+  type NetRuntime,
+} from "../runtime/types.ts";
 import { nodeRuntime } from "../runtime/node.ts";
 import { collect, text, utf8 } from "../../tests/helpers/connection_io.ts";
 import { closedPort, startEchoServer } from "../../tests/helpers/fake_hops.ts";
