@@ -286,7 +286,6 @@ function ipv6Groups(text: string): number[] | null {
   }
 }
 
-/** The octets of a dotted-quad IPv4 address without leading zeros, or `null`. */
 /**
  * The four octets of a dotted quad as the module notes define it (decimal,
  * no leading zeros); `null` for anything else.

@@ -7,7 +7,7 @@
  */
 import { deadlineQueue } from "../io/deadline_queue.ts";
 import { formatHostPort } from "./_address.ts";
-import { abortError, toNetError } from "./_errors.ts";
+import { abortError, connectTimeoutError, toNetError } from "./_errors.ts";
 import { type Cancellation, type Connection, type ConnectOptions, NetError } from "./types.ts";
 
 /**
@@ -55,7 +55,7 @@ export function dialCancellable<T>(
     };
     const onAbort = () => fail(abortError(signal as Cancellation, action()));
     const deadline = {
-      expire: () => fail(new NetError("timeout", `Cannot ${action()}: no connection within ${timeoutMs} ms`)),
+      expire: () => fail(connectTimeoutError(action(), timeoutMs)),
     };
     signal?.addEventListener("abort", onAbort, { once: true });
     deadlines?.add(deadline);

@@ -127,6 +127,11 @@ export function abortError(signal: { readonly reason: unknown }, action: string)
   return new NetError(code, `Cannot ${action}: ${DESCRIPTIONS[code]}`, { cause: reason });
 }
 
+/** What a connect that ran out of `ConnectOptions.timeoutMs` rejects with. */
+export function connectTimeoutError(action: string, timeoutMs: number): NetError {
+  return new NetError("timeout", `Cannot ${action}: no connection within ${timeoutMs} ms`);
+}
+
 function isTimeoutReason(reason: unknown): boolean {
   return typeof reason === "object" && reason !== null &&
     (reason as { name?: unknown }).name === "TimeoutError";

@@ -25,20 +25,20 @@ import net from "node:net";
 import process from "node:process";
 import { deadlineQueue } from "../io/deadline_queue.ts";
 import { formatHostPort, toNetAddress } from "./_address.ts";
-import { abortError, toNetError } from "./_errors.ts";
+import { abortError, connectTimeoutError, toNetError } from "./_errors.ts";
 import { bindNodeDatagram } from "./_node_datagram.ts";
 import { serveNodeHttp } from "./_node_http.ts";
 import { listenForPeer } from "./_peer_listener.ts";
-import {
-  type Cancellation,
-  type Connection,
-  type ConnectionHandlers,
-  type ConnectOptions,
-  type Listener,
-  type ListenOptions,
-  type NetAddress,
+import type {
+  Cancellation,
+  Connection,
+  ConnectionHandlers,
+  ConnectOptions,
+  Listener,
+  ListenOptions,
+  NetAddress,
   NetError,
-  type NetRuntime,
+  NetRuntime,
 } from "./types.ts";
 
 /** One `net.Socket` behind the `Connection` interface. */
@@ -237,7 +237,7 @@ function connect(options: ConnectOptions): Promise<Connection> {
       expire: () => {
         cleanup();
         socket.destroy();
-        reject(new NetError("timeout", `Cannot ${action}: no connection within ${timeoutMs} ms`));
+        reject(connectTimeoutError(action, timeoutMs));
       },
     };
     socket.once("connect", onConnect);
