@@ -75,23 +75,31 @@ export function createDirectDialer(options: DirectDialerOptions): Dialer {
   function dialAddress(target: Target, context: DialContext): Promise<DialResult> {
     let connecting: Promise<Connection>;
     try {
-      const { runtime, localHost } = runtimeFor(target.host, context.localHost);
-      connecting = runtime.connect({
-        host: target.host,
-        port: target.port,
-        signal: context.signal,
-        timeoutMs: connectTimeoutMs,
-        ...(localHost === undefined ? {} : { localHost }),
-      });
+      connecting = connectTo(target.host, target.port, context.localHost, context.signal, connectTimeoutMs);
     } catch (error) {
       connecting = Promise.reject(error);
     }
-    return connecting.then(
-      (connection) => ({ connection, rest: NO_BYTES, bound: targetFromAddress(connection.local) }),
-      (error: unknown) => {
-        throw dialError(target, context.signal, error);
-      },
-    );
+    return connecting.then(directResult, (error: unknown) => {
+      throw dialError(target, context.signal, error);
+    });
+  }
+
+  /** One attempt at `address`, from the local address when it is of the same family. */
+  function connectTo(
+    address: string,
+    port: number,
+    localHostOption: string | undefined,
+    signal: Cancellation,
+    timeoutMs?: number,
+  ): Promise<Connection> {
+    const { runtime, localHost } = runtimeFor(address, localHostOption);
+    return runtime.connect({
+      host: address,
+      port,
+      signal,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(localHost === undefined ? {} : { localHost }),
+    });
   }
 
   return {
@@ -126,15 +134,8 @@ export function createDirectDialer(options: DirectDialerOptions): Dialer {
     if (context.signal.aborted) cancel();
     else context.signal.addEventListener("abort", cancel, { once: true });
     const signal = deadline.signal;
-    const connectTo = (address: string, attempt: AbortSignal) => {
-      const { runtime, localHost } = runtimeFor(address, context.localHost);
-      return runtime.connect({
-        host: address,
-        port: target.port,
-        signal: attempt,
-        ...(localHost === undefined ? {} : { localHost }),
-      });
-    };
+    const attemptAt = (address: string, attempt: AbortSignal) =>
+      connectTo(address, target.port, context.localHost, attempt);
     try {
       let addresses: string[];
       if (context.addresses !== undefined) addresses = interleaveFamilies(context.addresses);
@@ -145,11 +146,11 @@ export function createDirectDialer(options: DirectDialerOptions): Dialer {
       }
       const single = addresses.length === 1 ? addresses[0] : undefined;
       const connection = await (single !== undefined
-        ? connectTo(single, signal)
-        : raceConnect(addresses, signal, attemptDelayMs, connectTo)).catch((error: unknown) => {
+        ? attemptAt(single, signal)
+        : raceConnect(addresses, signal, attemptDelayMs, attemptAt)).catch((error: unknown) => {
           throw nameDialError(target, addresses.length, error);
         });
-      return { connection, rest: NO_BYTES, bound: targetFromAddress(connection.local) };
+      return directResult(connection);
     } catch (error) {
       throw dialError(target, signal, error);
     } finally {
@@ -161,6 +162,11 @@ export function createDirectDialer(options: DirectDialerOptions): Dialer {
 
 /** What a direct connection brings besides the socket: nothing (read-only in practice: it has no bytes). */
 const NO_BYTES = new Uint8Array(0);
+
+/** A direct connection as a dial's result: no early bytes; bound is its local address. */
+function directResult(connection: Connection): DialResult {
+  return { connection, rest: NO_BYTES, bound: targetFromAddress(connection.local) };
+}
 
 /**
  * Orders addresses RFC 8305 style: alternate families, starting with the
