@@ -44,6 +44,7 @@ import { which } from "../helpers/peers.ts";
 import { waitForNewOutput } from "../helpers/server_log.ts";
 import { openClient, type ScriptedClient, socks5ConnectBytes } from "../helpers/socks_client.ts";
 import { type RunningServer, serverModes, startServer } from "../helpers/srelay_process.ts";
+import { startSynSink, type SynSink } from "../helpers/syn_sink.ts";
 import { descriptorsBackTo, openDescriptors } from "../helpers/descriptors.ts";
 
 process.env.DENO_NO_UPDATE_CHECK = "1";
@@ -855,33 +856,9 @@ for (const { mode, skip } of serverModes()) {
   });
 }
 
-/** A loopback listener that never accepts, its backlog of 0 filled: further SYNs are dropped, so connects hang. */
-async function startSynSink(): Promise<{ port: number; close(): void }> {
-  const child = spawn("python3", [
-    "-c",
-    "import socket,sys\ns=socket.socket();s.bind(('127.0.0.1',0));s.listen(0)\n" +
-    "print(s.getsockname()[1],flush=True);sys.stdin.read()",
-  ], { stdio: ["pipe", "pipe", "inherit"] });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once("error", reject);
-    child.stdout!.once("data", (chunk) => resolve(Number(String(chunk))));
-  });
-  const filling: Socket[] = [];
-  for (let i = 0; i < 4; i++) filling.push(createConnection({ host: HOST, port }).on("error", () => {}));
-  await sleep(200);
-  return {
-    port,
-    close() {
-      for (const socket of filling) socket.destroy();
-      child.stdin!.end();
-      child.kill();
-    },
-  };
-}
-
 for (const { mode, skip } of serverModes()) {
   describe(`srelay (${mode}) a target that never answers its SYN`, () => {
-    let sink: { port: number; close(): void } | undefined;
+    let sink: SynSink | undefined;
     let echo: FakeServer;
     let server: RunningServer;
     let baseline = 0;

@@ -17,12 +17,12 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { spawn } from "node:child_process";
 import net from "node:net";
 import { describe, test } from "node:test";
 import { relay, type RelayOptions, type RelayResult } from "../../src/io/relay.ts";
 import type { Connection, ConnectionHandlers, NetError, NetErrorCode, NetRuntime } from "../../src/runtime/types.ts";
 import { deferred, ignore, rejection, sleep, within } from "./async_helpers.ts";
+import { startSynSink } from "../helpers/syn_sink.ts";
 import { datagramConformance } from "./datagram_conformance.ts";
 import { peerListenerConformance } from "./peer_listener_conformance.ts";
 
@@ -193,23 +193,9 @@ export function runConformance(
     });
 
     test(`${name}: connect gives up at timeoutMs when the SYN is never answered`, { timeout: 15_000 }, async () => {
-      // A listener that never accepts, with a backlog of 0: once its queue
-      // is full the kernel drops further SYNs, so a connect hangs.
-      const python = spawn("python3", [
-        "-c",
-        "import socket,sys,time\ns=socket.socket();s.bind(('127.0.0.1',0));s.listen(0)\n" +
-        "print(s.getsockname()[1],flush=True);sys.stdin.read()",
-      ], { stdio: ["pipe", "pipe", "inherit"] });
-      const filling: net.Socket[] = [];
+      const sink = await startSynSink();
       try {
-        const printed = new Promise<string>((resolve) => python.stdout.once("data", (chunk) => resolve(String(chunk))));
-        const port = Number(await within(printed, 5_000, "the listener's port"));
-        for (let i = 0; i < 4; i++) {
-          const socket = net.connect({ host: LOOPBACK, port });
-          socket.on("error", ignore);
-          filling.push(socket);
-        }
-        await sleep(200);
+        const port = sink.port;
         const started = performance.now();
         const error = await within(
           rejection(runtime.connect({ host: LOOPBACK, port, timeoutMs: 300, signal: new AbortController().signal })),
@@ -221,9 +207,7 @@ export function runConformance(
         assert.equal(error.message, `Cannot connect to 127.0.0.1:${port}: no connection within 300 ms`);
         assert.ok(took >= 250 && took < 2_000, `gave up after ${took} ms, not at 300 ms`);
       } finally {
-        for (const socket of filling) socket.destroy();
-        python.stdin?.end();
-        python.kill();
+        sink.close();
       }
     });
 
