@@ -24,7 +24,13 @@ import { DeadlineQueue } from "../io/deadline_queue.ts";
 import { ipFamily } from "../net/address.ts";
 import { formatTarget, type Target } from "../protocol/target.ts";
 import type { Resolver } from "../runtime/resolver.ts";
-import { type Cancellation, type Connection, NetError, type NetRuntime } from "../runtime/types.ts";
+import {
+  type Cancellation,
+  type Connection,
+  type ConnectOptions,
+  NetError,
+  type NetRuntime,
+} from "../runtime/types.ts";
 import { type DialContext, type Dialer, type DialResult, targetFromAddress } from "./dialer.ts";
 
 /** Options for `createDirectDialer`. */
@@ -93,13 +99,10 @@ export function createDirectDialer(options: DirectDialerOptions): Dialer {
     timeoutMs?: number,
   ): Promise<Connection> {
     const { runtime, localHost } = runtimeFor(address, localHostOption);
-    return runtime.connect({
-      host: address,
-      port,
-      signal,
-      ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      ...(localHost === undefined ? {} : { localHost }),
-    });
+    const connect: { -readonly [K in keyof ConnectOptions]: ConnectOptions[K] } = { host: address, port, signal };
+    if (timeoutMs !== undefined) connect.timeoutMs = timeoutMs;
+    if (localHost !== undefined) connect.localHost = localHost;
+    return runtime.connect(connect);
   }
 
   return {
